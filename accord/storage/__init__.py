@@ -1,0 +1,1 @@
+"""SQLite storage: the Database object, migrations, and one module of SQL per resource."""
