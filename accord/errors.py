@@ -83,7 +83,10 @@ class RateLimitedError(AccordError):
         import math
 
         self.retry_after_s = max(1, math.ceil(retry_after_s))
-        super().__init__(message or f"rate limited, retry after {self.retry_after_s}s")
+        super().__init__(
+            message or f"rate limited, retry after {self.retry_after_s}s",
+            details={"retry_after": self.retry_after_s},
+        )
 
 
 class UnavailableError(AccordError):

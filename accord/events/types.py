@@ -6,6 +6,8 @@ client reads it (already JSON-ready: ids are strings). The audience fields let t
 decide delivery without knowing the resource:
 
 - `space_id`: delivered to members of that space (with the event's intent);
+- `space_ids`: delivered to members of any of these spaces, once per session (user.update and
+  presence.update go to everyone sharing a space with the user, D12d);
 - `channel_id`: additionally requires `view_channel` on that channel;
 - `user_ids`: delivered to these users' sessions only (alone, or besides a space);
 - `application_id`: delivered to that application's bot sessions (interaction.create);
@@ -68,6 +70,7 @@ class Event:
     type: str
     data: dict[str, Any]
     space_id: int | None = None
+    space_ids: frozenset[int] = frozenset()
     channel_id: int | None = None
     user_ids: frozenset[int] = frozenset()
     application_id: int | None = None

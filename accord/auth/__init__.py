@@ -1,0 +1,1 @@
+"""Credentials: token generation and hashing, password hashing, principals."""

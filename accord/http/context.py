@@ -1,0 +1,75 @@
+"""Per-request access to the app's Context and the resolved caller."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from quart import current_app, g, request
+
+from accord.auth.principal import NodePrincipal, Principal
+from accord.errors import ForbiddenError, NotFoundError, UnauthorizedError
+from accord.ids import parse_id
+from accord.services.context import Context
+
+CONTEXT_KEY = "ACCORD_CONTEXT"
+
+
+def get_ctx() -> Context:
+    ctx: Context = current_app.config[CONTEXT_KEY]
+    return ctx
+
+
+def optional_principal() -> Principal | None:
+    """The authenticated user or bot, or None (invalid tokens count as none, API.md 1.2)."""
+    principal = g.get("principal")
+    return principal if isinstance(principal, Principal) else None
+
+
+def require_principal() -> Principal:
+    """The authenticated user or bot; 401 otherwise."""
+    principal = optional_principal()
+    if principal is None:
+        raise UnauthorizedError("invalid or missing authentication")
+    return principal
+
+
+def require_node_or_admin() -> Principal | NodePrincipal:
+    """An SFU node (D15) or an instance admin; 401/403 otherwise."""
+    principal = g.get("principal")
+    if isinstance(principal, NodePrincipal):
+        return principal
+    if not isinstance(principal, Principal):
+        raise UnauthorizedError("invalid or missing authentication")
+    if not principal.is_admin:
+        raise ForbiddenError("server admin privileges required")
+    return principal
+
+
+def path_id(raw: str, not_found_message: str) -> int:
+    """A snowflake from a path segment; anything malformed names nothing (D27)."""
+    value = parse_id(raw)
+    if value is None:
+        raise NotFoundError(not_found_message)
+    return value
+
+
+def client_ip() -> str:
+    """The client's address; X-Forwarded-For is believed only from trusted proxies."""
+    peer = request.remote_addr or "unknown"
+    trusted = get_ctx().settings.trusted_proxies
+    if not trusted or not _in(peer, trusted):
+        return peer
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _in(hop, trusted):
+            return hop
+    return hops[0] if hops else peer
+
+
+def _in(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)

@@ -1,0 +1,1 @@
+"""Business rules, one module per resource: permissions, storage calls, events."""

@@ -1,0 +1,74 @@
+"""The User resource: reading users and editing one's own profile (API.md 3.4)."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from accord.errors import ConflictError, NotFoundError, ValidationError
+from accord.events.types import Event
+from accord.models.users import User
+from accord.services.auth import validate_display_name, validate_username
+from accord.services.context import Service
+from accord.storage import members as member_store
+from accord.storage import users as user_store
+from accord.times import now_ts
+
+BIO_MAX = 190  # D21b
+
+
+class UserService(Service):
+    async def get_user(self, user_id: int) -> User:
+        user = await self.db.read(user_store.get_user, user_id)
+        if user is None:
+            raise NotFoundError("unknown_user")
+        return user
+
+    async def update_me(self, user_id: int, changes: dict[str, Any]) -> User:
+        """Apply a validated profile change and publish user.update (D12d).
+
+        `changes` holds only fields the client sent; None clears avatar, banner, accent_color
+        and bio (D17a) and is ignored for the others.
+        """
+        fields: dict[str, Any] = {}
+        if changes.get("username") is not None:
+            fields["username"] = validate_username(changes["username"])
+        if changes.get("display_name") is not None:
+            fields["display_name"] = validate_display_name(changes["display_name"])
+        if "bio" in changes:
+            bio = changes["bio"]
+            if bio is not None and len(bio) > BIO_MAX:
+                raise ValidationError(f"must be at most {BIO_MAX} characters", field="bio")
+            fields["bio"] = bio
+        if "accent_color" in changes:
+            color = changes["accent_color"]
+            if color is not None and not 0 <= color <= 0xFFFFFFFF:
+                raise ValidationError("must be between 0 and 4294967295", field="accent_color")
+            fields["accent_color"] = color
+        for image_field in ("avatar", "banner"):
+            if image_field in changes:
+                fields[image_field] = changes[image_field]
+
+        def write(conn: sqlite3.Connection) -> tuple[User, list[int]]:
+            if "username" in fields and user_store.username_taken(
+                conn, fields["username"], except_id=user_id
+            ):
+                raise ConflictError("username already taken")
+            user_store.update_user(conn, user_id, fields, now_ts())
+            user = user_store.get_user(conn, user_id)
+            if user is None:
+                raise NotFoundError("unknown_user")
+            return user, member_store.space_ids_of_user(conn, user_id)
+
+        if not fields:
+            return await self.get_user(user_id)
+        user, space_ids = await self.db.write(write)
+        self.ctx.publish(
+            Event(
+                type="user.update",
+                data=user.to_wire(viewer_id=0),
+                space_ids=frozenset(space_ids),
+                user_ids=frozenset({user_id}),
+            )
+        )
+        return user
