@@ -7,12 +7,12 @@ Configuration errors print one line naming the variable and exit with code 2 (D2
 from __future__ import annotations
 
 import argparse
-from functools import partial
 import os
 import signal
 import sqlite3
 import sys
 from collections.abc import Sequence
+from functools import partial
 
 import trio
 
@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _add_extra_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Commands that live with their subsystem (e.g. `accord voice-client`)."""
     try:
-        from accord.client.cli import add_commands
+        from accord.client.cli import add_commands  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         return
     add_commands(sub)
@@ -116,9 +116,9 @@ def _banner(settings: Settings) -> None:
 def _serve(settings: Settings) -> int:
     _banner(settings)
     if settings.mode == "sfu":
-        from accord.sfu.node import run_node
+        from accord.sfu.node import run_node  # type: ignore[import-not-found, unused-ignore]
 
-        return trio.run(run_node, settings)
+        return int(trio.run(run_node, settings))
     return trio.run(_serve_main, settings)
 
 

@@ -22,7 +22,9 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 from quart_trio import QuartTrio
 
+import accord.gateway
 import accord.http
+import accord.voice
 from accord.config import Settings
 from accord.events.bus import EventBus
 from accord.http.context import CONTEXT_KEY
@@ -71,7 +73,7 @@ def create_app(ctx: Context) -> QuartTrio:
     )
     node = RateLimiter(600, 10.0, max_buckets=16)
     install_middleware(app, RateLimits(api, auth_ip, node))
-    for module in _http_modules():
+    for module in _entry_modules():
         blueprint = getattr(module, "blueprint", None)
         if blueprint is not None:
             app.register_blueprint(blueprint)
@@ -81,14 +83,27 @@ def create_app(ctx: Context) -> QuartTrio:
     return app
 
 
-def _http_modules() -> list[Any]:
-    names = sorted(info.name for info in pkgutil.iter_modules(accord.http.__path__))
-    return [importlib.import_module(f"accord.http.{name}") for name in names]
+_ENTRY_PACKAGES = (accord.http, accord.gateway, accord.voice)
+
+
+def _entry_modules() -> list[Any]:
+    """Every module of the entry packages; each may define `blueprint`, `install(app, ctx)`
+    and `background_tasks(ctx)`, so adding a resource never means editing this file."""
+    modules = []
+    for package in _ENTRY_PACKAGES:
+        names = sorted(info.name for info in pkgutil.iter_modules(package.__path__))
+        modules += [importlib.import_module(f"{package.__name__}.{name}") for name in names]
+    return modules
 
 
 def background_tasks(ctx: Context) -> list[BackgroundTask]:
     """Long-lived subsystems, each `async def run(*, task_status)`, supervised by run_server."""
-    return [ctx.get(AuthService).run_token_purger]
+    tasks: list[BackgroundTask] = [ctx.get(AuthService).run_token_purger]
+    for module in _entry_modules():
+        provider = getattr(module, "background_tasks", None)
+        if provider is not None:
+            tasks += provider(ctx)
+    return tasks
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -130,7 +145,7 @@ async def run_server(
                 await nursery.start(task)
             async with trio.open_nursery() as http:
                 binds = await http.start(
-                    partial(serve, app, config, shutdown_trigger=shutdown.wait)  # type: ignore[arg-type]
+                    partial(serve, app, config, shutdown_trigger=shutdown.wait)
                 )
                 log.info("listening on %s", ", ".join(binds))
                 task_status.started(RunningServer(ctx, app, list(binds)))

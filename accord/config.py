@@ -257,7 +257,9 @@ def _networks(env: _Env) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network,
         try:
             out.append(ipaddress.ip_network(part, strict=False))
         except ValueError:
-            raise ConfigError("ACCORD_TRUSTED_PROXIES", f"not an address or CIDR: {part!r}") from None
+            raise ConfigError(
+                "ACCORD_TRUSTED_PROXIES", f"not an address or CIDR: {part!r}"
+            ) from None
     return tuple(out)
 
 

@@ -1,73 +1,18 @@
-"""Shared fixtures: a real server (hypercorn on 127.0.0.1:0, SQLite file in tmp_path) and
-HTTP clients that talk to it. Build state through the API, never by writing rows.
-
-    async def test_x(server, client):
-        ana = await register(client, "ana")
-        r = await client.get("/api/v1/users/@me", headers=ana.headers)
+"""Shared fixtures: a real server (hypercorn on 127.0.0.1:0, SQLite file in tmp_path) and an
+HTTP client that talks to it. Helpers (register, assert_error, ...) live in tests/support.py.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import itertools
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 import trio
 
-from accord.app import RunningServer, run_server
-from accord.config import Settings, load_settings
-
-_names = itertools.count(1)
-
-
-def make_settings(tmp_path: Path, **env: str) -> Settings:
-    """Settings for a test server: loopback, port 0, files under tmp_path, fast timers."""
-    base = {
-        "ACCORD_BIND": "127.0.0.1",
-        "PORT": "0",
-        "DATABASE_URL": f"sqlite:{tmp_path}/accord.db",
-        "ACCORD_STORAGE_DIR": str(tmp_path / "files"),
-        "ACCORD_LOG": "accord=warning,hypercorn=warning",
-        "ACCORD_TEST_MODE": "true",
-    }
-    base.update(env)
-    return load_settings(base)
-
-
-@dataclasses.dataclass
-class ServerHandle:
-    running: RunningServer
-    shutdown: trio.Event
-
-    @property
-    def url(self) -> str:
-        return self.running.url
-
-    @property
-    def ws_url(self) -> str:
-        return self.url.replace("http://", "ws://") + "/ws"
-
-    @property
-    def ctx(self) -> Any:
-        return self.running.ctx
-
-
-async def start_server(
-    nursery: trio.Nursery, settings: Settings, *, graceful_timeout_s: float = 1.0
-) -> ServerHandle:
-    shutdown = trio.Event()
-    running = await nursery.start(
-        lambda task_status: run_server(
-            settings, shutdown=shutdown, graceful_timeout_s=graceful_timeout_s,
-            task_status=task_status,
-        )
-    )
-    return ServerHandle(running, shutdown)
+from tests.support import ServerHandle, make_settings, start_server
 
 
 @pytest.fixture
@@ -89,48 +34,6 @@ async def server(
 async def client(server: ServerHandle) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=server.url, timeout=10.0) as http:
         yield http
-
-
-@dataclasses.dataclass
-class Account:
-    id: str
-    username: str
-    token: str
-    user: dict[str, Any]
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-async def register(
-    client: httpx.AsyncClient, username: str | None = None, password: str = "correct horse"
-) -> Account:
-    """Register a user through the API and return its id, token and headers."""
-    name = username or f"user{next(_names)}"
-    response = await client.post(
-        "/api/v1/auth/register", json={"username": name, "password": password}
-    )
-    assert response.status_code == 200, response.text
-    data = response.json()["data"]
-    return Account(data["user"]["id"], name, data["token"], data["user"])
-
-
-def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
-    """Assert the contract's error envelope (D6) and return the error object."""
-    assert response.status_code == status, (response.status_code, response.text)
-    body = response.json()
-    assert set(body) == {"error"}, body
-    error = body["error"]
-    assert isinstance(error["message"], str) and error["message"]
-    if code is not None:
-        assert error["code"] == code, error
-    return error
-
-
-@pytest.fixture
-def fail_after() -> Callable[[float], trio.CancelScope]:
-    return trio.fail_after
 
 
 # Keep subprocess-spawning tests from inheriting a developer's configuration.

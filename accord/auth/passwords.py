@@ -8,8 +8,9 @@ from __future__ import annotations
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-_HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1, hash_len=32, salt_len=16,
-                         type=Type.ID)
+_HASHER = PasswordHasher(
+    time_cost=2, memory_cost=19456, parallelism=1, hash_len=32, salt_len=16, type=Type.ID
+)
 # Verified against for unknown users, so a login takes the same time either way (G-11).
 _DUMMY_HASH = _HASHER.hash("accord-dummy-password")
 

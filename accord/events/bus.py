@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import trio
 
@@ -82,7 +82,5 @@ class EventBus:
         return len(self._subscribers)
 
     def _remove(self, subscription: Subscription) -> None:
-        try:
+        with suppress(ValueError):
             self._subscribers.remove(subscription)
-        except ValueError:
-            pass

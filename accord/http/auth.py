@@ -22,7 +22,8 @@ async def register() -> Response:
     body = await read_object()
     username = body.text("username", required=True)
     password = body.text("password", required=True)
-    assert username is not None and password is not None
+    assert username is not None
+    assert password is not None
     auth = get_ctx().get(AuthService)
     return _session(await auth.register(username, password, body.text("display_name")))
 
@@ -33,7 +34,8 @@ async def login() -> Response:
     body = await read_object()
     username = body.text("username", required=True)
     password = body.text("password", required=True)
-    assert username is not None and password is not None
+    assert username is not None
+    assert password is not None
     return _session(await get_ctx().get(AuthService).login(username, password))
 
 

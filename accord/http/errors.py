@@ -39,7 +39,7 @@ _FRAMEWORK_CODES: dict[int, tuple[str, str]] = {
 
 def status_of(error: errors.AccordError) -> int:
     for cls in type(error).__mro__:
-        status = HTTP_STATUS.get(cls)  # type: ignore[call-overload]
+        status = HTTP_STATUS.get(cls)
         if status is not None:
             return int(status)
     return 500
@@ -70,7 +70,5 @@ def install_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(Exception)
     async def _unexpected(error: Exception) -> Response:
-        log.error(
-            "internal error in request %s", g.get("request_id", "-"), exc_info=error
-        )
+        log.error("internal error in request %s", g.get("request_id", "-"), exc_info=error)
         return json_response(error_body("internal_error", "internal server error"), 500)

@@ -20,9 +20,9 @@ from accord.auth.principal import NodePrincipal, Principal, split_authorization
 from accord.auth.tokens import hash_token, new_token
 from accord.errors import ConflictError, UnauthorizedError, ValidationError
 from accord.events.types import SessionControl
-from accord.models.users import User
 from accord.models.members import Member
 from accord.models.spaces import Space
+from accord.models.users import User
 from accord.services.context import Context, Service
 from accord.services.members import member_joined
 from accord.storage import members as member_store
@@ -158,7 +158,7 @@ class AuthService(Service):
 
     async def revoke_all_tokens(self, user_id: int, *, keep_hash: str | None = None) -> None:
         """Revoke every bearer token of a user except `keep_hash` (password change, deletion)."""
-        hashes = await self.db.write(user_store.delete_user_tokens, user_id, keep_hash=keep_hash)
+        hashes = await self.db.write(user_store.delete_user_tokens, user_id, keep_hash)
         self.forget_tokens(hashes)
 
     def forget_tokens(self, token_hashes: list[str]) -> None:
@@ -230,7 +230,10 @@ class AuthService(Service):
     # -- background ----------------------------------------------------------------------------
 
     async def run_token_purger(
-        self, interval_s: float = 3600.0, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+        self,
+        interval_s: float = 3600.0,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Delete expired bearer tokens now and then every `interval_s` (G-11)."""
         task_status.started()

@@ -97,7 +97,9 @@ class BootstrapService(Service):
                     now=now,
                 )
             revoked = user_store.delete_user_tokens(conn, user.id)
-            user_store.insert_user_token(conn, hash_token(user_token), user.id, SEED_TOKEN_EXPIRY, now)
+            user_store.insert_user_token(
+                conn, hash_token(user_token), user.id, SEED_TOKEN_EXPIRY, now
+            )
 
             app = app_store.first_application_of(conn, user.id)
             if app is None:
@@ -183,7 +185,7 @@ class BootstrapService(Service):
             return SeedResult(data, revoked, events)
 
         result = await self.db.write(write)
-        from accord.services.auth import AuthService  # noqa: PLC0415 (sibling service)
+        from accord.services.auth import AuthService
 
         self.ctx.get(AuthService).forget_tokens(result.revoked_hashes)
         self.ctx.publish(*result.events)

@@ -17,6 +17,7 @@ from accord.events.bus import EventBus
 from accord.events.types import BusItem
 from accord.ids import SnowflakeGenerator
 from accord.storage.db import Database
+from accord.voice.port import VoicePort
 
 S = TypeVar("S")
 
@@ -34,6 +35,8 @@ class Context:
     file_limiter: trio.CapacityLimiter = dataclasses.field(
         default_factory=lambda: trio.CapacityLimiter(4)
     )
+    # The voice service the gateway hands op 9/11 to (None: no voice backend wired).
+    voice: VoicePort | None = None
     # Set when the server begins to shut down: long-lived connections close themselves.
     shutting_down: trio.Event = dataclasses.field(default_factory=trio.Event)
     _services: dict[type[Any], Any] = dataclasses.field(default_factory=dict)
@@ -42,7 +45,7 @@ class Context:
         """The one instance of service `cls`, built as `cls(self)` on first use."""
         service = self._services.get(cls)
         if service is None:
-            service = cls(self)  # type: ignore[call-arg]
+            service = cls(self)  # type: ignore[call-arg]  # services take the context
             self._services[cls] = service
         return service  # type: ignore[no-any-return]
 

@@ -10,6 +10,7 @@ until the job has committed or rolled back.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import sqlite3
@@ -48,9 +49,7 @@ def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
 class _Worker(threading.Thread):
     """A thread that owns one connection and runs jobs from a shared queue."""
 
-    def __init__(
-        self, name: str, path: str, jobs: queue.SimpleQueue[Any], *, writer: bool
-    ) -> None:
+    def __init__(self, name: str, path: str, jobs: queue.SimpleQueue[Any], *, writer: bool) -> None:
         super().__init__(name=name, daemon=True)
         self._path = path
         self._jobs = jobs
@@ -155,7 +154,8 @@ class Database:
             return result
 
         with trio.CancelScope(shield=True):
-            return await self._submit(self._write_jobs, transact)
+            result = await self._submit(self._write_jobs, transact)
+        return result
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(conn, *args)` on a reader connection (a consistent snapshot)."""
@@ -183,10 +183,8 @@ class Database:
                 outcome.append((True, fn(conn)))
             except BaseException as exc:
                 outcome.append((False, exc))
-            try:
+            with contextlib.suppress(trio.RunFinishedError):
                 token.run_sync_soon(done.set)
-            except trio.RunFinishedError:
-                pass
 
         jobs.put(job)
         await done.wait()

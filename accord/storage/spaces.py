@@ -66,7 +66,7 @@ def unique_slug(conn: sqlite3.Connection, base: str, *, except_id: int = 0) -> s
             "SELECT 1 FROM spaces WHERE slug = ? AND id != ?", (candidate, except_id)
         ).fetchone()
         if taken is None:
-            return candidate
+            return str(candidate)
     raise AssertionError("unreachable")
 
 

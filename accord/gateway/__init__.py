@@ -1,0 +1,1 @@
+"""The real-time gateway at /ws: sans-I/O protocol, connection loop, fan-out."""

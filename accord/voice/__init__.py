@@ -1,0 +1,1 @@
+"""Voice: voice states, SFU node selection and registry, LiveKit."""
