@@ -45,7 +45,7 @@ class Context:
         """The one instance of service `cls`, built as `cls(self)` on first use."""
         service = self._services.get(cls)
         if service is None:
-            service = cls(self)  # type: ignore[call-arg]  # services take the context
+            service = cls(self)
             self._services[cls] = service
         return service  # type: ignore[no-any-return]
 
