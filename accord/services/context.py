@@ -45,9 +45,9 @@ class Context:
         """The one instance of service `cls`, built as `cls(self)` on first use."""
         service = self._services.get(cls)
         if service is None:
-            service = cls(self)
+            service = cls(self)  # type: ignore[call-arg]  # services take the context
             self._services[cls] = service
-        return service  # type: ignore[no-any-return]
+        return service
 
     def new_id(self) -> int:
         return self.ids.next_id()
