@@ -1,0 +1,125 @@
+"""Images sent as data URIs or bare base64 (avatars, banners, space icons, emojis; D17a, D17b).
+
+Only PNG, JPEG, GIF and WebP are accepted, recognised by their magic bytes (never by a name or
+a declared type). Every image is re-encoded as PNG (the first frame); an animated GIF is also
+kept as GIF. Stored content-addressed; the returned hash is what the resource stores, and the
+CDN serves `{hash}.png` (and `.gif` for animated ones).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import io
+import re
+
+import trio
+from PIL import Image, UnidentifiedImageError
+
+from accord.errors import ValidationError
+from accord.services.context import Context, Service
+from accord.storage.files import FileStore
+
+_DATA_URI = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[\w=.+-]+)*;base64,", re.IGNORECASE)
+
+MAGIC_TYPES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+)
+
+
+def sniff_image(data: bytes) -> str | None:
+    """The image format by magic bytes, or None."""
+    for magic, kind in MAGIC_TYPES:
+        if data.startswith(magic):
+            return kind
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def decode_base64_payload(raw: str, *, field: str, max_bytes: int) -> bytes:
+    """Bytes of a `data:...;base64,` URI or of bare base64; 400 naming `field` otherwise."""
+    text = raw.strip()
+    match = _DATA_URI.match(text)
+    if match:
+        text = text[match.end() :]
+    elif text.startswith("data:"):
+        raise ValidationError("must be a base64 data URI", field=field)
+    if len(text) > (max_bytes * 4) // 3 + 8:
+        raise ValidationError(f"must be at most {max_bytes} bytes", field=field)
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationError("is not valid base64", field=field) from None
+    if not data:
+        raise ValidationError("must not be empty", field=field)
+    if len(data) > max_bytes:
+        raise ValidationError(f"must be at most {max_bytes} bytes", field=field)
+    return data
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StoredImage:
+    hash: str  # what the resource stores; "a_" + key for animated images
+    key: str  # content key of the PNG rendition
+    animated: bool
+
+
+def _render(
+    data: bytes, *, field: str, max_dimension: int
+) -> tuple[bytes, bytes | None]:
+    """PNG bytes (and the GIF bytes when animated). Raises ValidationError."""
+    kind = sniff_image(data)
+    if kind is None:
+        raise ValidationError("must be a PNG, JPEG, GIF or WebP image", field=field)
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+        with Image.open(io.BytesIO(data)) as image:
+            if image.width > max_dimension or image.height > max_dimension:
+                raise ValidationError(
+                    f"must be at most {max_dimension}x{max_dimension} pixels", field=field
+                )
+            animated = kind == "gif" and getattr(image, "n_frames", 1) > 1
+            image.seek(0)
+            frame = image.convert("RGBA")
+            out = io.BytesIO()
+            frame.save(out, format="PNG", optimize=False)
+    except ValidationError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        raise ValidationError("is not a readable image", field=field) from None
+    return out.getvalue(), (data if animated else None)
+
+
+class ImageService(Service):
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.files = FileStore(ctx.settings.storage_dir)
+
+    async def store(
+        self,
+        raw: str,
+        *,
+        kind: str,
+        field: str,
+        max_bytes: int = 8 * 1024 * 1024,
+        max_dimension: int = 4096,
+    ) -> StoredImage:
+        """Decode, validate, re-encode and store an image; returns its hash."""
+        data = decode_base64_payload(raw, field=field, max_bytes=max_bytes)
+
+        def work() -> StoredImage:
+            png, gif = _render(data, field=field, max_dimension=max_dimension)
+            key = self.files.save(kind, png)
+            if gif is not None:
+                # The GIF rendition is named by the PNG's key so one hash finds both.
+                self.files.save_as(f"{kind}_gif", key, gif)
+                return StoredImage(hash=f"a_{key}", key=key, animated=True)
+            return StoredImage(hash=key, key=key, animated=False)
+
+        return await trio.to_thread.run_sync(work, limiter=self.ctx.file_limiter)
