@@ -130,6 +130,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             o.strip() for o in env.text("ACCORD_CORS_ORIGINS", "*").split(",") if o.strip()
         )
         or ("*",),
+        rate_limit=_rate(env, "ACCORD_RATE_LIMIT", "70/min"),
         auth_ip_rate=_rate(env, "ACCORD_AUTH_IP_RATE", "10/min+5"),
         token_ttl_days=env.integer("ACCORD_TOKEN_TTL_DAYS", 30, minimum=1, maximum=3650),
         default_space=env.optional("ACCORD_DEFAULT_SPACE"),

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from typing import Any
 
 from accord.errors import ConflictError, NotFoundError, ValidationError
 from accord.events.types import Event
 from accord.models.users import User
 from accord.services.auth import validate_display_name, validate_username
-from accord.services.context import Service
+from accord.services.context import Context, Service
 from accord.storage import members as member_store
 from accord.storage import users as user_store
 from accord.times import now_ts
@@ -17,12 +18,34 @@ from accord.times import now_ts
 BIO_MAX = 190  # D21b
 
 
+_CACHE_TTL_S = 5.0
+_CACHE_MAX = 20_000
+
+
 class UserService(Service):
+    """Users by id, with a short-lived cache: every change made by this process calls
+    `forget`, so the TTL only bounds staleness after out-of-process edits (the admin CLI)."""
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self._cache: dict[int, tuple[User, float]] = {}
+
     async def get_user(self, user_id: int) -> User:
+        cached = self._cache.get(user_id)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < _CACHE_TTL_S:
+            return cached[0]
         user = await self.db.read(user_store.get_user, user_id)
-        if user is None:
+        if user is None or user.deleted:
             raise NotFoundError("unknown_user")
+        if len(self._cache) >= _CACHE_MAX:
+            self._cache.clear()
+        self._cache[user_id] = (user, now)
         return user
+
+    def forget(self, user_id: int) -> None:
+        """Drop a cached user after changing it."""
+        self._cache.pop(user_id, None)
 
     async def update_me(self, user_id: int, changes: dict[str, Any]) -> User:
         """Apply a validated profile change and publish user.update (D12d).
@@ -63,6 +86,7 @@ class UserService(Service):
         if not fields:
             return await self.get_user(user_id)
         user, space_ids = await self.db.write(write)
+        self.forget(user_id)
         self.ctx.publish(
             Event(
                 type="user.update",
