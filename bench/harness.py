@@ -164,7 +164,7 @@ def _serve_bare(port: int) -> None:
                         return
 
                 nursery.start_soon(wait)
-                await serve(app, config, shutdown_trigger=shutdown.wait)  # type: ignore[arg-type]
+                await serve(app, config, shutdown_trigger=shutdown.wait)
                 nursery.cancel_scope.cancel()
 
     trio.run(main)
@@ -318,7 +318,10 @@ def run_load(
     host, port = url.removeprefix("http://").split(":")
     queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
     start_at = time.time() + warmup_s + 0.5
-    per = [connections // processes + (1 if i < connections % processes else 0) for i in range(processes)]
+    per = [
+        connections // processes + (1 if i < connections % processes else 0)
+        for i in range(processes)
+    ]
     workers = [
         multiprocessing.Process(
             target=_worker, args=(host, int(port), requests, n, duration_s, start_at, queue)

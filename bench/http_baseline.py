@@ -19,7 +19,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import build_request, cpu_seconds, run_load, start_accord, start_bare  # noqa: E402
+from harness import build_request, cpu_seconds, run_load, start_accord, start_bare
 
 
 def main() -> None:
@@ -30,7 +30,9 @@ def main() -> None:
     d, c = args.duration, args.connections
 
     with start_bare() as bare:
-        bare_health = run_load(bare.url, [build_request("GET", "/health")], connections=c, duration_s=d)
+        bare_health = run_load(
+            bare.url, [build_request("GET", "/health")], connections=c, duration_s=d
+        )
         bare_json = run_load(
             bare.url, [build_request("GET", "/api/v1/users/@me")], connections=c, duration_s=d
         )
@@ -43,10 +45,15 @@ def main() -> None:
         token = r.json()["data"]["token"]
         auth = {"Authorization": f"Bearer {token}"}
         cpu0 = cpu_seconds(accord.pid)
-        health = run_load(accord.url, [build_request("GET", "/health")], connections=c, duration_s=d)
+        health = run_load(
+            accord.url, [build_request("GET", "/health")], connections=c, duration_s=d
+        )
         cpu1 = cpu_seconds(accord.pid)
         me = run_load(
-            accord.url, [build_request("GET", "/api/v1/users/@me", auth)], connections=c, duration_s=d
+            accord.url,
+            [build_request("GET", "/api/v1/users/@me", auth)],
+            connections=c,
+            duration_s=d,
         )
         cpu2 = cpu_seconds(accord.pid)
 
@@ -75,8 +82,9 @@ def main() -> None:
     print(bare_json.line("bare hypercorn GET (same JSON bytes)"))
     print(me.line("accord GET /api/v1/users/@me"))
     print(f"  ratio accord/bare: {me.rate / bare_json.rate:.2f}  (target >= 0.60)")
-    print(f"  server CPU per request: /health {1000 * (cpu1 - cpu0) / max(1, health.requests):.2f} ms,"
-          f" users/@me {1000 * (cpu2 - cpu1) / max(1, me.requests):.2f} ms")
+    health_cpu_ms = 1000 * (cpu1 - cpu0) / max(1, health.requests)
+    me_cpu_ms = 1000 * (cpu2 - cpu1) / max(1, me.requests)
+    print(f"  server CPU per request: /health {health_cpu_ms:.2f} ms, users/@me {me_cpu_ms:.2f} ms")
     print(logins.line("accord POST /auth/login, 8 clients"))
     print(f"  logins/s {logins.rate:.1f} (target >= 20)  statuses {logins.statuses}")
     print(health_during.line("  /health meanwhile, 1 client"))

@@ -30,18 +30,20 @@ async def test_unknown_route_and_wrong_method(client: httpx.AsyncClient) -> None
 async def test_bad_json_wrong_type_wrong_shape(client: httpx.AsyncClient) -> None:
     url = "/api/v1/auth/register"
     json_type = {"Content-Type": "application/json"}
-    assert_error(await client.post(url, content=b"{not json", headers=json_type), 400, "invalid_request")
+    assert_error(
+        await client.post(url, content=b"{not json", headers=json_type), 400, "invalid_request"
+    )
     assert_error(
         await client.post(url, content=b'{"username":"a"}', headers={"Content-Type": "text/plain"}),
         415,
         "unsupported_media_type",
     )
     assert_error(await client.post(url, content=b'{"username":"a"}'), 415)
-    assert_error(await client.post(url, content=b"[1,2]", headers=json_type), 422, "invalid_request")
-    assert_error(await client.post(url, content=b'"str"', headers=json_type), 422)
-    error = assert_error(
-        await client.post(url, json={"username": "a", "password": 12345678}), 422
+    assert_error(
+        await client.post(url, content=b"[1,2]", headers=json_type), 422, "invalid_request"
     )
+    assert_error(await client.post(url, content=b'"str"', headers=json_type), 422)
+    error = assert_error(await client.post(url, json={"username": "a", "password": 12345678}), 422)
     assert error["details"] == {"field": "password"}
     assert error["message"].startswith("password:")
     # A required body that is empty is a 400 (bad JSON), not a 500.

@@ -19,9 +19,11 @@ async def test_seed_creates_fixture_and_rotates(client: httpx.AsyncClient) -> No
     assert data["space"]["slug"] == "test-space"
     assert data["space"]["owner_id"] == data["user"]["id"]
     names = [c["name"] for c in data["channels"]]
-    assert "general" in names and "testing" in names
+    assert "general" in names
+    assert "testing" in names
     testing = next(c for c in data["channels"] if c["name"] == "testing")
-    assert testing["topic"] == "Test channel" and testing["type"] == "text"
+    assert testing["topic"] == "Test channel"
+    assert testing["type"] == "text"
 
     second = (await client.post("/test/seed")).json()["data"]
     assert second["space"]["id"] == data["space"]["id"]

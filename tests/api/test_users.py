@@ -16,10 +16,22 @@ async def test_get_me_for_bearer(client: httpx.AsyncClient) -> None:
     user = r.json()["data"]
     assert user["id"] == ana.id
     assert set(user) >= {
-        "id", "username", "display_name", "avatar", "banner", "accent_color", "bio", "bot",
-        "system", "is_admin", "flags", "public_flags", "created_at",
+        "id",
+        "username",
+        "display_name",
+        "avatar",
+        "banner",
+        "accent_color",
+        "bio",
+        "bot",
+        "system",
+        "is_admin",
+        "flags",
+        "public_flags",
+        "created_at",
     }
-    assert "T" in user["created_at"] and not user["created_at"].endswith("Z")
+    assert "T" in user["created_at"]
+    assert not user["created_at"].endswith("Z")
 
 
 async def test_get_me_for_seeded_bot(client: httpx.AsyncClient) -> None:
@@ -70,15 +82,15 @@ async def test_patch_me_validation(client: httpx.AsyncClient) -> None:
         await client.patch("/api/v1/users/@me", headers=h, json={"display_name": "d" * 65}), 400
     )
     assert_error(await client.patch("/api/v1/users/@me", headers=h, json={"bio": "b" * 191}), 400)
-    assert_error(
-        await client.patch("/api/v1/users/@me", headers=h, json={"accent_color": -1}), 400
-    )
+    assert_error(await client.patch("/api/v1/users/@me", headers=h, json={"accent_color": -1}), 400)
     assert_error(
         await client.patch("/api/v1/users/@me", headers=h, json={"accent_color": "red"}), 422
     )
     # Nothing was half-applied.
     me = (await client.get("/api/v1/users/@me", headers=h)).json()["data"]
-    assert me["username"] == "ana" and me["bio"] is None and me["accent_color"] is None
+    assert me["username"] == "ana"
+    assert me["bio"] is None
+    assert me["accent_color"] is None
     r = await client.patch("/api/v1/users/@me", headers=h, json={"username": "anna"})
     assert r.json()["data"]["username"] == "anna"
     assert_error(await client.patch("/api/v1/users/@me", json={}), 401)

@@ -25,10 +25,10 @@ async def test_make_run_on_fresh_clone(tmp_path: Path) -> None:
     if shutil.which("git") is None or shutil.which("make") is None:
         pytest.fail("git and make are required")
     clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True, timeout=60)
+    await trio.run_process(["git", "clone", "-q", str(REPO), str(clone)])
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ACCORD_", "VIRTUAL_ENV"))}
     env.update({"PORT": "0", "ACCORD_BIND": "127.0.0.1"})
-    proc = subprocess.Popen(
+    proc = await trio.lowlevel.open_process(
         ["make", "run"],
         cwd=clone,
         env=env,
@@ -40,26 +40,25 @@ async def test_make_run_on_fresh_clone(tmp_path: Path) -> None:
     output = b""
     try:
         with trio.fail_after(420):
-            url = None
-            while url is None:
-                line = await trio.to_thread.run_sync(proc.stdout.readline)
-                if not line:
+            match = None
+            while match is None:
+                chunk = await proc.stdout.receive_some(65536)
+                if not chunk:
                     raise AssertionError(f"make run ended early:\n{output.decode()[-3000:]}")
-                output += line
-                match = re.search(rb"listening on (http://\S+)", line)
-                if match:
-                    url = match.group(1).decode().replace("0.0.0.0", "127.0.0.1")
+                output += chunk
+                match = re.search(rb"listening on (http://\S+)", output)
+            url = match.group(1).decode().replace("0.0.0.0", "127.0.0.1")
             async with httpx.AsyncClient() as http:
                 r = await http.get(f"{url}/health")
-                assert r.status_code == 200 and r.text == "ok"
+        assert r.status_code == 200
+        assert r.text == "ok"
         assert (clone / "data" / "accord.db").exists()
         assert list((clone / "accord" / "media").glob("_forward*.so"))
     finally:
-        if proc.poll() is None:
+        if proc.returncode is None:
             os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
+        with trio.move_on_after(20):
+            await proc.wait()
+        if proc.returncode is None:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        proc.stdout.close()
+            await proc.wait()

@@ -10,10 +10,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
+import pytest
 import trio
 
 from tests.support import assert_error
@@ -87,11 +87,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _wait_health(url: str, proc: subprocess.Popen[bytes]) -> None:
+async def _wait_health(url: str, proc: trio.Process) -> None:
     async with httpx.AsyncClient() as http:
         with trio.fail_after(30):
             while True:
-                assert proc.poll() is None, "server exited during start-up"
+                assert proc.returncode is None, "server exited during start-up"
                 try:
                     if (await http.get(f"{url}/health")).status_code == 200:
                         return
@@ -100,15 +100,28 @@ async def _wait_health(url: str, proc: subprocess.Popen[bytes]) -> None:
                 await trio.sleep(0.1)
 
 
-async def test_sigterm_finishes_in_flight_request_and_exits_0(tmp_path: Path) -> None:
-    port = _free_port()
-    proc = subprocess.Popen(
+async def _start(tmp_path: Path, port: int) -> trio.Process:
+    return await trio.lowlevel.open_process(
         [sys.executable, "-m", "accord"],
         env=_env(tmp_path, PORT=str(port)),
         cwd=tmp_path,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+
+
+async def _stderr_of(proc: trio.Process) -> bytes:
+    assert proc.stderr is not None
+    data = b""
+    with trio.move_on_after(5):
+        while chunk := await proc.stderr.receive_some(65536):
+            data += chunk
+    return data
+
+
+async def test_sigterm_finishes_in_flight_request_and_exits_0(tmp_path: Path) -> None:
+    port = _free_port()
+    proc = await _start(tmp_path, port)
     try:
         url = f"http://127.0.0.1:{port}"
         await _wait_health(url, proc)
@@ -130,45 +143,37 @@ async def test_sigterm_finishes_in_flight_request_and_exits_0(tmp_path: Path) ->
         assert response.startswith(b"HTTP/1.1 200"), response[:200]
         assert b'"username":"slowpoke"' in response
         with trio.fail_after(15):
-            while proc.poll() is None:
-                await trio.sleep(0.05)
+            await proc.wait()
         assert proc.returncode == 0
         # New connections are refused once it is down.
         async with httpx.AsyncClient() as http:
-            try:
+            with pytest.raises(httpx.TransportError):
                 await http.get(f"{url}/health", timeout=1)
-                raise AssertionError("server still answering")
-            except httpx.TransportError:
-                pass
     finally:
-        if proc.poll() is None:
+        if proc.returncode is None:
             proc.kill()
-        proc.wait(timeout=10)
-        out, err = proc.communicate(timeout=5)
+        err = await _stderr_of(proc)
+        with trio.move_on_after(10):
+            await proc.wait()
     assert b"Traceback" not in err, err.decode()
 
 
-async def test_process_serves_api(tmp_path: Path) -> None:
+async def test_process_serves_api_and_stops_on_sigint(tmp_path: Path) -> None:
     port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "accord"],
-        env=_env(tmp_path, PORT=str(port)),
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    proc = await _start(tmp_path, port)
     try:
         url = f"http://127.0.0.1:{port}"
         await _wait_health(url, proc)
         async with httpx.AsyncClient(base_url=url) as http:
             assert_error(await http.get("/api/v1/users/@me"), 401)
-    finally:
         proc.send_signal(signal.SIGINT)
-        start = time.monotonic()
-        while proc.poll() is None and time.monotonic() - start < 15:
-            time.sleep(0.05)
-        if proc.poll() is None:
+        with trio.fail_after(15):
+            await proc.wait()
+    finally:
+        if proc.returncode is None:
             proc.kill()
-        _, err = proc.communicate(timeout=5)
+        err = await _stderr_of(proc)
+        with trio.move_on_after(10):
+            await proc.wait()
     assert proc.returncode == 0, err.decode()
     assert b"invite " in err  # the default invite is printed at start-up

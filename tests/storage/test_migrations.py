@@ -48,7 +48,8 @@ def test_failed_migration_is_rolled_back(tmp_path: Path) -> None:
     with pytest.raises(sqlite3.OperationalError):
         apply_migrations(conn, migrations)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert "a" in tables and "b" not in tables
+    assert "a" in tables
+    assert "b" not in tables
     versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
     assert versions == [1]
     conn.close()

@@ -24,9 +24,8 @@ async def test_full_subscriber_is_told_and_dropped_without_blocking() -> None:
     overflowed: list[str] = []
     slow = bus.subscribe(2, on_overflow=lambda: overflowed.append("slow"))
     with bus.subscribed(100) as fast:
-        with trio.fail_after(1):
-            for i in range(10):
-                bus.publish(Event(type="x", data={"i": i}))
+        for i in range(10):
+            bus.publish(Event(type="x", data={"i": i}))  # publish never blocks
         assert overflowed == ["slow"]
         assert slow.overflowed
         assert [(await fast.receive.receive()).data["i"] for _ in range(10)] == list(range(10))  # type: ignore[union-attr]

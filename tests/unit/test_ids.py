@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from accord.ids import ACCORD_EPOCH_MS, SnowflakeGenerator, parse_id, snowflake_time_ms
 
 
@@ -37,17 +39,13 @@ def test_time_round_trip_and_epoch() -> None:
     assert snowflake_time_ms(0) == ACCORD_EPOCH_MS
 
 
-def test_clock_going_backwards_keeps_order(monkeypatch: object) -> None:
+def test_clock_going_backwards_keeps_order(monkeypatch: pytest.MonkeyPatch) -> None:
     generator = SnowflakeGenerator()
     first = generator.next_id()
     real = time.time
-    import accord.ids as ids_module
-
-    ids_module.time.time = lambda: real() - 5  # type: ignore[assignment]
-    try:
-        second = generator.next_id()
-    finally:
-        ids_module.time.time = real  # type: ignore[assignment]
+    monkeypatch.setattr(time, "time", lambda: real() - 5)
+    second = generator.next_id()
+    monkeypatch.undo()
     assert second > first
 
 
