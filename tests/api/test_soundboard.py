@@ -125,10 +125,8 @@ async def test_bad_audio_is_refused_and_nothing_stored(
     assert_error(r, 422)
     listed = (await client.get(f"/api/v1/spaces/{space}/soundboard", headers=owner)).json()
     assert listed["data"] == []
-    sounds_dir = server.ctx.settings.storage_dir + "/sounds"
-    import os
-
-    assert not os.path.exists(sounds_dir) or not any(os.scandir(sounds_dir))
+    sounds_dir = trio.Path(server.ctx.settings.storage_dir) / "sounds"
+    assert not await sounds_dir.exists() or not await sounds_dir.iterdir()
 
 
 class TestCap:
