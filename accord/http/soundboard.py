@@ -6,7 +6,7 @@ from quart import Blueprint, Response, request, send_file
 
 from accord.errors import NotFoundError
 from accord.http.body import read_object
-from accord.http.context import get_ctx, path_id, require_principal
+from accord.http.context import audit_reason, get_ctx, path_id, require_principal
 from accord.http.responses import ok
 from accord.services.soundboard import SoundboardService
 
@@ -49,6 +49,7 @@ async def create_sound(space_id: str) -> Response:
         name=body.required_text("name"),
         audio=body.required_text("audio"),
         volume=body.number("volume"),
+        reason=audit_reason(),
     )
     return ok(service.wire(sound))
 
@@ -66,6 +67,7 @@ async def update_sound(space_id: str, sound_id: str) -> Response:
         path_id(sound_id, "unknown_sound"),
         name=body.text("name"),
         volume=body.number("volume"),
+        reason=audit_reason(),
     )
     return ok(service.wire(sound))
 
@@ -75,7 +77,10 @@ async def delete_sound(space_id: str, sound_id: str) -> Response:
     """DELETE /spaces/{id}/soundboard/{sound_id} — manage_soundboard."""
     principal = require_principal()
     await _service().delete(
-        principal, path_id(space_id, "unknown_space"), path_id(sound_id, "unknown_sound")
+        principal,
+        path_id(space_id, "unknown_space"),
+        path_id(sound_id, "unknown_sound"),
+        audit_reason(),
     )
     return ok(None)
 

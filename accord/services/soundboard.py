@@ -16,11 +16,14 @@ import trio
 from accord.auth.principal import Principal
 from accord.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from accord.events.types import Event
+from accord.models.audit_log import AuditLogEntry
 from accord.models.sounds import Sound
 from accord.services.audio import inspect_audio
+from accord.services.audit_log import AuditLogService
 from accord.services.context import Context, Service
 from accord.services.images import decode_base64_payload
 from accord.services.permissions import space_access
+from accord.storage import audit_log as audit_store
 from accord.storage import soundboard as sound_store
 from accord.storage.files import FileStore
 from accord.times import now_ts
@@ -43,6 +46,10 @@ def validate_volume(value: float) -> float:
     if not 0.0 <= value <= 1.0:
         raise ValidationError("must be between 0 and 1", field="volume")
     return value
+
+
+def _audited(sound: Sound) -> dict[str, Any]:
+    return {"name": sound.name, "volume": sound.volume}
 
 
 class SoundboardService(Service):
@@ -82,6 +89,7 @@ class SoundboardService(Service):
         name: str,
         audio: str,
         volume: float | None,
+        reason: str | None = None,
     ) -> Sound:
         name = validate_sound_name(name)
         volume = validate_volume(1.0 if volume is None else volume)
@@ -110,7 +118,7 @@ class SoundboardService(Service):
             updated_at=now,
         )
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: sqlite3.Connection) -> AuditLogEntry:
             space_access(conn, space_id, principal).require("manage_soundboard")
             if sound_store.count_sounds(conn, space_id) >= MAX_SOUNDS_PER_SPACE:
                 raise ValidationError(f"a space can have at most {MAX_SOUNDS_PER_SPACE} sounds")
@@ -119,9 +127,13 @@ class SoundboardService(Service):
                     "a sound with this name already exists", details={"field": "name"}
                 )
             sound_store.insert_sound(conn, sound)
+            return self._audit(
+                conn, principal, sound, "soundboard_sound_create", reason, None, _audited(sound)
+            )
 
-        await self.db.write(write)
+        entry = await self.db.write(write)
         self._publish("soundboard.create", space_id, self.wire(sound))
+        self.ctx.get(AuditLogService).published(entry)
         return sound
 
     async def update(
@@ -132,6 +144,7 @@ class SoundboardService(Service):
         *,
         name: str | None,
         volume: float | None,
+        reason: str | None = None,
     ) -> Sound:
         fields: dict[str, Any] = {}
         if name is not None:
@@ -139,9 +152,10 @@ class SoundboardService(Service):
         if volume is not None:
             fields["volume"] = validate_volume(volume)
 
-        def write(conn: sqlite3.Connection) -> Sound:
+        def write(conn: sqlite3.Connection) -> tuple[Sound, AuditLogEntry | None]:
             space_access(conn, space_id, principal).require("manage_soundboard")
-            if sound_store.get_sound(conn, space_id, sound_id) is None:
+            old = sound_store.get_sound(conn, space_id, sound_id)
+            if old is None:
                 raise NotFoundError("unknown_sound")
             if "name" in fields and sound_store.name_taken(
                 conn, space_id, fields["name"], sound_id
@@ -152,21 +166,40 @@ class SoundboardService(Service):
             sound_store.update_sound(conn, sound_id, fields, now_ts())
             updated = sound_store.get_sound(conn, space_id, sound_id)
             assert updated is not None
-            return updated
+            if _audited(old) == _audited(updated):
+                return updated, None
+            entry = self._audit(
+                conn,
+                principal,
+                updated,
+                "soundboard_sound_update",
+                reason,
+                _audited(old),
+                _audited(updated),
+            )
+            return updated, entry
 
-        sound = await self.db.write(write)
-        if fields:
+        sound, entry = await self.db.write(write)
+        if entry is not None:
             self._publish("soundboard.update", space_id, self.wire(sound))
+            self.ctx.get(AuditLogService).published(entry)
         return sound
 
-    async def delete(self, principal: Principal, space_id: int, sound_id: int) -> None:
-        def write(conn: sqlite3.Connection) -> None:
+    async def delete(
+        self, principal: Principal, space_id: int, sound_id: int, reason: str | None = None
+    ) -> None:
+        def write(conn: sqlite3.Connection) -> AuditLogEntry:
             space_access(conn, space_id, principal).require("manage_soundboard")
-            if sound_store.get_sound(conn, space_id, sound_id) is None:
+            old = sound_store.get_sound(conn, space_id, sound_id)
+            if old is None:
                 raise NotFoundError("unknown_sound")
             sound_store.delete_sound(conn, sound_id)
+            return self._audit(
+                conn, principal, old, "soundboard_sound_delete", reason, _audited(old), None
+            )
 
-        await self.db.write(write)
+        entry = await self.db.write(write)
+        self.ctx.get(AuditLogService).published(entry)
         self._publish(
             "soundboard.delete",
             space_id,
@@ -214,6 +247,29 @@ class SoundboardService(Service):
 
     async def sound_for_cdn(self, sound_id: int) -> Sound | None:
         return await self.db.read(sound_store.get_sound_by_id, sound_id)
+
+    def _audit(
+        self,
+        conn: sqlite3.Connection,
+        principal: Principal,
+        sound: Sound,
+        action: str,
+        reason: str | None,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> AuditLogEntry:
+        return audit_store.record(
+            conn,
+            new_id=self.ctx.new_id,
+            space_id=sound.space_id,
+            user_id=principal.user_id,
+            action_type=action,
+            target_id=sound.id,
+            target_type="soundboard_sound",
+            reason=reason,
+            before=before,
+            after=after,
+        )
 
     def _publish(self, type_: str, space_id: int, data: dict[str, Any]) -> None:
         self.ctx.publish(
