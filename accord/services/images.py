@@ -69,9 +69,7 @@ class StoredImage:
     animated: bool
 
 
-def _render(
-    data: bytes, *, field: str, max_dimension: int
-) -> tuple[bytes, bytes | None]:
+def _render(data: bytes, *, field: str, max_dimension: int) -> tuple[bytes, bytes | None]:
     """PNG bytes (and the GIF bytes when animated). Raises ValidationError."""
     kind = sniff_image(data)
     if kind is None:
