@@ -99,7 +99,8 @@ class FakeLiveKit:
             return _twirp_error(401, "unauthenticated", "bad token")
         if request.content_type != "application/protobuf":
             return _twirp_error(415, "malformed", "expected protobuf")
-        data = await request.get_data()
+        data = await request.get_data(as_text=False)
+        assert isinstance(data, bytes)
         grants = claims.get("video", {})
         if claims.get("iss") != self.api_key or not grants.get(grant_name):
             self.refused.append(f"{method}: missing {grant_name}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import trio
 
@@ -83,7 +83,9 @@ async def set_everyone(server: ServerHandle, space_id: int, permissions: list[st
 
 
 async def principal(server: ServerHandle, account: Account) -> Principal:
-    resolved = await server.ctx.get(AuthService).resolve_token("Bearer", account.token)
+    resolved: Principal | None = await server.ctx.get(AuthService).resolve_token(
+        "Bearer", account.token
+    )
     assert resolved is not None
     return resolved
 
@@ -126,3 +128,18 @@ def drain(subscription: Subscription) -> list[BusItem]:
 
 def events(items: list[BusItem], type: str) -> list[Event]:
     return [item for item in items if isinstance(item, Event) and item.type == type]
+
+
+async def wait_until(
+    condition: Callable[[], bool | Awaitable[bool]], *, timeout: float = 5.0, poll_s: float = 0.02
+) -> None:
+    """Poll `condition` (sync or async) until it holds; for state owned by another process or
+    by a fake server, where there is no event to wait on."""
+    with trio.fail_after(timeout):
+        while True:
+            result = condition()
+            if not isinstance(result, bool):
+                result = await result
+            if result:
+                return
+            await trio.sleep(poll_s)

@@ -25,6 +25,7 @@ from tests.voice.support import (
     next_event,
     set_everyone,
     voice,
+    wait_until,
 )
 
 KEY = "devkey"
@@ -105,7 +106,7 @@ async def test_join_creates_room_and_mints_a_scoped_token(
 async def test_publish_needs_speak(
     server: ServerHandle, client: httpx.AsyncClient, fake: FakeLiveKit
 ) -> None:
-    owner, space_id, channel_id = await _setup(server, client)
+    _, space_id, channel_id = await _setup(server, client)
     member = await register(client, "member")
     await join_space(server, space_id, member)
     await set_everyone(server, space_id, ["view_channel", "connect"])
@@ -127,16 +128,12 @@ async def test_leave_and_move_clean_up_rooms(
     fake.add_participant(room_name(first), owner.id)  # the client connected to LiveKit
     r = await client.post(f"/api/v1/channels/{second}/voice/join", json=JOIN, headers=owner.headers)
     assert r.status_code == 200
-    with trio.fail_after(5):
-        while room_name(first) in fake.rooms:
-            await trio.sleep(0.01)
+    await wait_until(lambda: room_name(first) not in fake.rooms)
     assert fake.methods()[-3:] == ["RemoveParticipant", "ListParticipants", "DeleteRoom"]
     assert fake.calls[-3].identity == owner.id
     fake.add_participant(room_name(second), owner.id)
     await client.delete(f"/api/v1/channels/{second}/voice/leave", headers=owner.headers)
-    with trio.fail_after(5):
-        while room_name(second) in fake.rooms:
-            await trio.sleep(0.01)
+    await wait_until(lambda: room_name(second) not in fake.rooms)
     assert fake.refused == []
 
 
@@ -189,7 +186,5 @@ async def test_flag_update_reissues_a_fresh_token_and_shutdown_deletes_rooms(
         server.shutdown.set()
         left = await next_event(sub, "voice.state_update")
     assert left.data["channel_id"] is None
-    with trio.fail_after(5):
-        while room_name(channel_id) in fake.rooms:
-            await trio.sleep(0.01)
+    await wait_until(lambda: room_name(channel_id) not in fake.rooms)
     assert fake.methods()[-1] == "DeleteRoom"

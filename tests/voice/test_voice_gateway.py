@@ -4,6 +4,8 @@ and op 11 signal delivery with its size and rate limits."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 import trio
@@ -42,7 +44,7 @@ async def _world(
     return ana, bob, cid, space_id, first, second
 
 
-def _op9(space_id: int, channel_id: int | None, **flags: bool) -> dict[str, object]:
+def _op9(space_id: int, channel_id: int | None, **flags: bool) -> dict[str, Any]:
     return {
         "space_id": str(space_id),
         "channel_id": None if channel_id is None else str(channel_id),
@@ -125,7 +127,9 @@ async def test_op9_same_channel_is_a_flag_update(
     assert service.state_of(ana_id) is not None
 
 
-async def test_rest_state_is_claimed_by_op9(server: ServerHandle, client: httpx.AsyncClient) -> None:
+async def test_rest_state_is_claimed_by_op9(
+    server: ServerHandle, client: httpx.AsyncClient
+) -> None:
     ana, _, _, space_id, first, _ = await _world(server, client)
     r = await client.post(
         f"/api/v1/channels/{first}/voice/join", json={"self_mute": False}, headers=ana.headers
@@ -225,7 +229,11 @@ async def test_signals_reach_only_intended_peers(
         "payload": {"sdp": "v=0"},
     }
     with server.ctx.bus.subscribed() as sub:
-        payload = {"signal_type": "ice_candidate", "payload": None, "target_user_id": bob.id}
+        payload: dict[str, Any] = {
+            "signal_type": "ice_candidate",
+            "payload": None,
+            "target_user_id": bob.id,
+        }
         await service.gateway_voice_signal(sessions["ana"], payload)
         targeted = events(drain(sub), "voice.signal")
         # A target outside the sender's channel gets nothing.
@@ -247,7 +255,7 @@ async def test_bad_and_excess_signals_are_dropped(
     await service.gateway_voice_state(ana_session, _op9(space_id, first))
     await service.gateway_voice_state(bob_session, _op9(space_id, first))
     big = "x" * (MAX_SIGNAL_PAYLOAD_BYTES + 1)
-    bad = [
+    bad: list[tuple[Any, dict[str, Any]]] = [
         (ana_session, {"type": "offer", "payload": {"sdp": big}}),
         (ana_session, {"payload": {}}),
         (ana_session, {"type": "no spaces allowed", "payload": {}}),

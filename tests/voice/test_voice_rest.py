@@ -91,7 +91,9 @@ async def test_join_denials_leave_no_state(server: ServerHandle, client: httpx.A
     )
     assert_error(r, 403, "forbidden")
     for bad in ("999999999", "abc", "0"):
-        r = await client.post(f"/api/v1/channels/{bad}/voice/join", json=JOIN, headers=owner.headers)
+        r = await client.post(
+            f"/api/v1/channels/{bad}/voice/join", json=JOIN, headers=owner.headers
+        )
         assert_error(r, 404, "not_found")
     r = await client.post(
         f"/api/v1/channels/{channel_id}/voice/join", content=b"{", headers=owner.headers
@@ -109,7 +111,7 @@ async def test_join_denials_leave_no_state(server: ServerHandle, client: httpx.A
 async def test_join_needs_connect_and_no_timeout(
     server: ServerHandle, client: httpx.AsyncClient
 ) -> None:
-    owner, space_id, channel_id = await _setup(server, client)
+    _, space_id, channel_id = await _setup(server, client)
     member = await register(client, "member")
     await join_space(server, space_id, member)
     await set_everyone(server, space_id, ["view_channel", "speak"])
