@@ -48,6 +48,7 @@ class SfuSettings:
     public_ip: str | None
     workers: int
     control_url: str | None
+    signal_heartbeat_ms: int = 5000
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -195,6 +196,9 @@ def _load_sfu(env: _Env) -> SfuSettings:
         public_ip=public_ip,
         workers=env.integer("ACCORD_SFU_WORKERS", 1, minimum=1, maximum=64),
         control_url=env.url("ACCORD_SFU_CONTROL_URL", ("http", "https")),
+        signal_heartbeat_ms=env.integer(
+            "ACCORD_SFU_SIGNAL_HEARTBEAT_MS", 5000, minimum=100, maximum=120_000
+        ),
     )
 
 
