@@ -48,7 +48,12 @@ async def test_anonymous_reads_see_only_everyone_view(client: httpx.AsyncClient)
     r = await client.get(url, headers=w.member.headers)
     assert [c["name"] for c in r.json()["data"]] == ["general", "staff"]
     await client.delete(f"/api/v1/spaces/{w.space_id}/members/@me", headers=w.member.headers)
-    anyone = ({}, w.other.headers, w.member.headers, {"Authorization": "Bearer not-a-token"})
+    anyone: tuple[dict[str, str], ...] = (
+        {},
+        w.other.headers,
+        w.member.headers,
+        {"Authorization": "Bearer not-a-token"},
+    )
     for headers in anyone:
         r = await client.get(f"/api/v1/spaces/{w.space_id}", headers=headers)
         assert r.status_code == 200
