@@ -139,6 +139,7 @@ class ChannelService(Service):
     ) -> Channel:
         """POST /spaces/{id}/channels: manage_channels."""
         fields = validate_channel_fields(changes, creating=True)
+        fields.pop("archived", None)
 
         def write(conn: sqlite3.Connection) -> Channel:
             access = space_access(conn, space_id, principal)

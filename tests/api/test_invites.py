@@ -216,3 +216,38 @@ async def test_invite_cap_purges_dead_invites(
     await client.post(f"/api/v1/invites/{first['code']}/accept", headers=outsider.headers)
     r = await client.post(url, json={}, headers=w.owner.headers)  # the used-up one was purged
     assert r.status_code == 200
+
+
+async def test_bot_token_accepts_invite_and_is_a_plain_member(
+    server: ServerHandle, client: httpx.AsyncClient
+) -> None:
+    """CLIENT.md 11: a Bot accepts an invite (member.join with its id), may create channel
+    invites, and gets 403 for owner-only actions."""
+    w = await make_world(client)
+    seed = (await client.post("/test/seed")).json()["data"]
+    bot_id = seed["bot"]["id"]
+    bot = {"Authorization": f"Bot {seed['bot']['token']}"}
+    r = await client.post(f"/api/v1/spaces/{w.space_id}/invites", json={}, headers=w.owner.headers)
+    code = r.json()["data"]["code"]
+    sub = server.ctx.bus.subscribe()
+    r = await client.post(
+        f"/api/v1/invites/{code}/accept", headers={**bot, "Content-Type": "application/json"}
+    )
+    assert r.status_code == 200, r.text
+    joined = await next_event(sub, "member.join")
+    assert (joined.data["user_id"], joined.data["user"]["bot"]) == (bot_id, True)
+    r = await client.post(f"/api/v1/channels/{w.general['id']}/invites", json={}, headers=bot)
+    assert r.status_code == 200
+    for method, path, body in [
+        ("PATCH", f"/api/v1/spaces/{w.space_id}", {"name": "x"}),
+        ("DELETE", f"/api/v1/spaces/{w.space_id}", None),
+        ("POST", f"/api/v1/spaces/{w.space_id}/channels", {"name": "x"}),
+        ("DELETE", f"/api/v1/channels/{w.general['id']}", None),
+        ("POST", f"/api/v1/spaces/{w.space_id}/roles", {"name": "x"}),
+        ("DELETE", f"/api/v1/spaces/{w.space_id}/members/{w.member.id}", None),
+        ("PUT", f"/api/v1/spaces/{w.space_id}/bans/{w.member.id}", {}),
+        ("DELETE", f"/api/v1/spaces/{w.space_id}/bans/{w.member.id}", None),
+        ("DELETE", f"/api/v1/invites/{code}", None),
+    ]:
+        r = await client.request(method, path, json=body, headers=bot)
+        assert_error(r, 403, "forbidden")
