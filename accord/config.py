@@ -133,7 +133,6 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         or ("*",),
         rate_limit=_rate(env, "ACCORD_RATE_LIMIT", "70/min"),
         auth_ip_rate=_rate(env, "ACCORD_AUTH_IP_RATE", "10/min+5"),
-        rate_limit=_rate(env, "ACCORD_RATE_LIMIT", "70/min"),
         token_ttl_days=env.integer("ACCORD_TOKEN_TTL_DAYS", 30, minimum=1, maximum=3650),
         default_space=env.optional("ACCORD_DEFAULT_SPACE"),
         storage_dir=env.text("ACCORD_STORAGE_DIR", "data/files"),
