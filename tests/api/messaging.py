@@ -129,7 +129,9 @@ async def send(
     return dict(r.json()["data"])
 
 
-def png_bytes(size: tuple[int, int] = (16, 16), colour: tuple[int, int, int] = (200, 10, 10)) -> bytes:
+def png_bytes(
+    size: tuple[int, int] = (16, 16), colour: tuple[int, int, int] = (200, 10, 10)
+) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", size, colour).save(out, "PNG")
     return out.getvalue()

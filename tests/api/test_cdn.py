@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from tests.api.messaging import data_uri, gif_animated_bytes, png_bytes, seed_world
@@ -10,7 +12,9 @@ from tests.api.test_uploads import multipart, upload
 from tests.support import assert_error, register
 
 
-async def _attachment(client: httpx.AsyncClient, data: bytes, name: str = "data.bin") -> dict:
+async def _attachment(
+    client: httpx.AsyncClient, data: bytes, name: str = "data.bin"
+) -> dict[str, Any]:
     w = await seed_world(client)
     body, ctype = multipart({"content": "file"}, [(name, data, "application/octet-stream")])
     r = await upload(client, w.bot, w.general_id, body, ctype)
@@ -71,7 +75,8 @@ async def test_names_and_traversal(client: httpx.AsyncClient) -> None:
 async def test_images_are_served_as_png_and_gif(client: httpx.AsyncClient) -> None:
     user = await register(client, "pic")
     r = await client.patch(
-        "/api/v1/users/@me", json={"avatar": data_uri(gif_animated_bytes(), "image/gif")},
+        "/api/v1/users/@me",
+        json={"avatar": data_uri(gif_animated_bytes(), "image/gif")},
         headers=user.headers,
     )
     avatar = r.json()["data"]["avatar"]
@@ -88,7 +93,9 @@ async def test_images_are_served_as_png_and_gif(client: httpx.AsyncClient) -> No
     default = await client.get("/cdn/embed/avatars/0.png")
     assert default.status_code == 200
     assert default.content.startswith(b"\x89PNG")
-    r = await client.patch("/api/v1/users/@me", json={"banner": data_uri(png_bytes((300, 100)))}, headers=user.headers)
+    r = await client.patch(
+        "/api/v1/users/@me", json={"banner": data_uri(png_bytes((300, 100)))}, headers=user.headers
+    )
     banner = r.json()["data"]["banner"]
     assert (await client.get(f"/cdn/banners/{user.id}/{banner}.png")).status_code == 200
     assert_error(await client.get(f"/cdn/banners/{user.id}/{banner}.gif"), 404)

@@ -13,7 +13,9 @@ from tests.support import ServerHandle, assert_error, register
 async def test_open_list_and_message(server: ServerHandle, client: httpx.AsyncClient) -> None:
     w = await seed_world(client)
     with server.ctx.bus.subscribed() as sub:
-        r = await client.post("/api/v1/users/@me/channels", json={"recipient_id": w.bot_id}, headers=w.owner)
+        r = await client.post(
+            "/api/v1/users/@me/channels", json={"recipient_id": w.bot_id}, headers=w.owner
+        )
         assert r.status_code == 200, r.text
         with trio.fail_after(2):
             created = await next_event(sub, "channel.create")
@@ -22,7 +24,9 @@ async def test_open_list_and_message(server: ServerHandle, client: httpx.AsyncCl
     assert dm["space_id"] is None
     assert [u["id"] for u in dm["recipients"]] == [w.bot_id]
     assert created.user_ids == frozenset({int(w.owner_id), int(w.bot_id)})
-    again = await client.post("/api/v1/users/@me/channels", json={"recipients": [w.bot_id]}, headers=w.owner)
+    again = await client.post(
+        "/api/v1/users/@me/channels", json={"recipients": [w.bot_id]}, headers=w.owner
+    )
     assert again.json()["data"]["id"] == dm["id"]  # the DM is reused
     with server.ctx.bus.subscribed() as sub:
         sent = await send(client, w.bot, dm["id"], "psst")
@@ -38,7 +42,9 @@ async def test_open_list_and_message(server: ServerHandle, client: httpx.AsyncCl
     assert [m["content"] for m in history.json()["data"]] == ["psst"]
     await register(client, "admin0")
     outsider = await register(client, "outsider")
-    assert_error(await client.get(f"/api/v1/channels/{dm['id']}/messages", headers=outsider.headers), 404)
+    assert_error(
+        await client.get(f"/api/v1/channels/{dm['id']}/messages", headers=outsider.headers), 404
+    )
     assert_error(await send_raw(client, outsider.headers, dm["id"]), 404)
     assert_error(await client.get(f"/api/v1/channels/{dm['id']}/messages"), 401)
     # DM participants cannot delete each other's messages.
@@ -46,8 +52,12 @@ async def test_open_list_and_message(server: ServerHandle, client: httpx.AsyncCl
     assert_error(r, 403)
 
 
-async def send_raw(client: httpx.AsyncClient, headers: dict[str, str], channel_id: str) -> httpx.Response:
-    return await client.post(f"/api/v1/channels/{channel_id}/messages", json={"content": "x"}, headers=headers)
+async def send_raw(
+    client: httpx.AsyncClient, headers: dict[str, str], channel_id: str
+) -> httpx.Response:
+    return await client.post(
+        f"/api/v1/channels/{channel_id}/messages", json={"content": "x"}, headers=headers
+    )
 
 
 async def test_group_dm_and_refusals(client: httpx.AsyncClient) -> None:
@@ -55,16 +65,27 @@ async def test_group_dm_and_refusals(client: httpx.AsyncClient) -> None:
     a = await register(client, "ana")
     b = await register(client, "bob")
     c = await register(client, "cid")
-    r = await client.post("/api/v1/users/@me/channels", json={"recipients": [b.id, c.id]}, headers=a.headers)
+    r = await client.post(
+        "/api/v1/users/@me/channels", json={"recipients": [b.id, c.id]}, headers=a.headers
+    )
     group = r.json()["data"]
     assert group["type"] == "group_dm"
     assert group["owner_id"] == a.id
     assert sorted(u["id"] for u in group["recipients"]) == sorted([b.id, c.id])
     w = await seed_world(client)  # test_user shares no space with ana
-    r = await client.post("/api/v1/users/@me/channels", json={"recipient_id": w.owner_id}, headers=a.headers)
+    r = await client.post(
+        "/api/v1/users/@me/channels", json={"recipient_id": w.owner_id}, headers=a.headers
+    )
     assert_error(r, 403, "forbidden")
-    r = await client.post("/api/v1/users/@me/channels", json={"recipient_id": "99999999999"}, headers=a.headers)
+    r = await client.post(
+        "/api/v1/users/@me/channels", json={"recipient_id": "99999999999"}, headers=a.headers
+    )
     assert_error(r, 404, "not_found")
     assert_error(await client.post("/api/v1/users/@me/channels", json={}, headers=a.headers), 422)
     many = [str(i) for i in range(1, 12)]
-    assert_error(await client.post("/api/v1/users/@me/channels", json={"recipients": many}, headers=a.headers), 400)
+    assert_error(
+        await client.post(
+            "/api/v1/users/@me/channels", json={"recipients": many}, headers=a.headers
+        ),
+        400,
+    )

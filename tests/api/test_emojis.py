@@ -22,7 +22,9 @@ async def test_emoji_lifecycle(server: ServerHandle, client: httpx.AsyncClient) 
     w = await seed_world(client)
     base = f"/api/v1/spaces/{w.space_id}/emojis"
     with server.ctx.bus.subscribed() as sub:
-        r = await client.post(base, json={"name": "blob", "image": data_uri(png_bytes())}, headers=w.owner)
+        r = await client.post(
+            base, json={"name": "blob", "image": data_uri(png_bytes())}, headers=w.owner
+        )
         assert r.status_code == 200, r.text
         with trio.fail_after(2):
             event = await next_event(sub, "emoji.create")
@@ -39,13 +41,17 @@ async def test_emoji_lifecycle(server: ServerHandle, client: httpx.AsyncClient) 
     assert (await client.get(base, headers=w.bot)).json()["data"] == [emoji]
     assert (await client.get(f"{base}/{emoji['id']}", headers=w.bot)).json()["data"] == emoji
     with server.ctx.bus.subscribed() as sub:
-        r = await client.patch(f"{base}/{emoji['id']}", json={"name": "blob2", "roles": [w.space_id]}, headers=w.owner)
+        r = await client.patch(
+            f"{base}/{emoji['id']}", json={"name": "blob2", "roles": [w.space_id]}, headers=w.owner
+        )
         with trio.fail_after(2):
             await next_event(sub, "emoji.update")
     assert r.json()["data"]["name"] == "blob2"
     assert r.json()["data"]["role_ids"] == [w.space_id]
     with server.ctx.bus.subscribed() as sub:
-        assert (await client.delete(f"{base}/{emoji['id']}", headers=w.owner)).json() == {"data": None}
+        assert (await client.delete(f"{base}/{emoji['id']}", headers=w.owner)).json() == {
+            "data": None
+        }
         with trio.fail_after(2):
             deleted = await next_event(sub, "emoji.delete")
     assert deleted.data == {"space_id": w.space_id, "emoji_id": emoji["id"]}
@@ -89,16 +95,21 @@ async def test_emoji_validation(server: ServerHandle, client: httpx.AsyncClient)
         assert_error(await client.post(base, json=body, headers=w.owner), status)
     listed = (await client.get(base, headers=w.owner)).json()["data"]
     assert [e["name"] for e in listed] == ["taken"]
-    files = [p for p in Path(server.ctx.settings.storage_dir).rglob("*") if p.is_file()]
+    root = Path(server.ctx.settings.storage_dir)
+    files = await trio.to_thread.run_sync(lambda: [p for p in root.rglob("*") if p.is_file()])
     assert len(files) == 1  # refused requests stored no image
 
 
 async def test_emoji_permissions_and_scoping(client: httpx.AsyncClient) -> None:
     w = await seed_world(client)
     base = f"/api/v1/spaces/{w.space_id}/emojis"
-    r = await client.post(base, json={"name": "nope", "image": data_uri(png_bytes())}, headers=w.bot)
+    r = await client.post(
+        base, json={"name": "nope", "image": data_uri(png_bytes())}, headers=w.bot
+    )
     assert r.json()["error"]["message"] == "missing permission: manage_emojis"
-    created = await client.post(base, json={"name": "mine", "image": data_uri(png_bytes())}, headers=w.owner)
+    created = await client.post(
+        base, json={"name": "mine", "image": data_uri(png_bytes())}, headers=w.owner
+    )
     emoji_id = created.json()["data"]["id"]
     assert_error(await client.patch(f"{base}/{emoji_id}", json={"name": "x2"}, headers=w.bot), 403)
     assert_error(await client.delete(f"{base}/{emoji_id}", headers=w.bot), 403)
@@ -107,5 +118,7 @@ async def test_emoji_permissions_and_scoping(client: httpx.AsyncClient) -> None:
     other = await register(client, "other")
     r = await client.get("/api/v1/users/@me/spaces", headers=other.headers)
     space_id = r.json()["data"][0]["id"]
-    assert_error(await client.get(f"/api/v1/spaces/{space_id}/emojis/{emoji_id}", headers=other.headers), 404)
+    assert_error(
+        await client.get(f"/api/v1/spaces/{space_id}/emojis/{emoji_id}", headers=other.headers), 404
+    )
     assert_error(await client.get(base, headers=other.headers), 403)

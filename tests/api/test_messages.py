@@ -4,6 +4,8 @@ Overwrites, extra channels, roles and timeouts are set through tests/api/messagi
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import trio
 
@@ -36,7 +38,9 @@ async def test_send_get_and_list_round_trip(client: httpx.AsyncClient) -> None:
     assert sent["attachments"] == []
     assert sent["embeds"] == []
     assert sent["reply_count"] == 0
-    got = await client.get(f"/api/v1/channels/{w.general_id}/messages/{sent['id']}", headers=w.owner)
+    got = await client.get(
+        f"/api/v1/channels/{w.general_id}/messages/{sent['id']}", headers=w.owner
+    )
     assert got.status_code == 200
     assert got.json()["data"]["content"] == sent["content"]
     listed = await client.get(f"/api/v1/channels/{w.general_id}/messages", headers=w.owner)
@@ -61,13 +65,18 @@ async def test_message_create_event_carries_space_and_channel(
 async def test_content_limits(client: httpx.AsyncClient) -> None:
     w = await seed_world(client)
     url = f"/api/v1/channels/{w.general_id}/messages"
-    assert_error(await client.post(url, json={"content": ""}, headers=w.bot), 400, "invalid_request")
+    assert_error(
+        await client.post(url, json={"content": ""}, headers=w.bot), 400, "invalid_request"
+    )
     assert_error(await client.post(url, json={"content": "  "}, headers=w.bot), 400)
     error = assert_error(await client.post(url, json={"content": "x" * 4001}, headers=w.bot), 400)
     assert error["details"] == {"field": "content"}
     assert_error(await client.post(url, json={"content": 5}, headers=w.bot), 422)
     assert_error(await client.post(url, json=["x"], headers=w.bot), 422)
-    assert_error(await client.post(url, content=b"{", headers={**w.bot, "Content-Type": "application/json"}), 400)
+    assert_error(
+        await client.post(url, content=b"{", headers={**w.bot, "Content-Type": "application/json"}),
+        400,
+    )
     assert (await client.post(url, json={"content": "x" * 4000}, headers=w.bot)).status_code == 200
 
 
@@ -77,8 +86,17 @@ async def test_embeds_are_normalised_and_validated(client: httpx.AsyncClient) ->
     sent = await send(client, w.bot, w.general_id, "", embeds=[{"title": "x", "junk": 1}])
     embed = sent["embeds"][0]
     assert set(embed) == {
-        "title", "type", "description", "url", "timestamp", "color", "footer", "image",
-        "thumbnail", "author", "fields",
+        "title",
+        "type",
+        "description",
+        "url",
+        "timestamp",
+        "color",
+        "footer",
+        "image",
+        "thumbnail",
+        "author",
+        "fields",
     }
     assert embed["title"] == "x"
     assert embed["footer"] is None
@@ -92,7 +110,7 @@ async def test_embeds_are_normalised_and_validated(client: httpx.AsyncClient) ->
     sent = await send(client, w.bot, w.general_id, "ok", embeds=[full])
     assert sent["embeds"][0]["footer"] == {"text": "f", "icon_url": None}
     assert sent["embeds"][0]["fields"] == [{"name": "n", "value": "v", "inline": False}]
-    shape_errors = [
+    shape_errors: list[dict[str, Any]] = [
         {"embeds": "nope"},
         {"embeds": [5]},
         {"embeds": [{"footer": {}}]},
@@ -101,7 +119,7 @@ async def test_embeds_are_normalised_and_validated(client: httpx.AsyncClient) ->
     ]
     for body in shape_errors:
         assert_error(await client.post(url, json={"content": "c", **body}, headers=w.bot), 422)
-    value_errors = [
+    value_errors: list[dict[str, Any]] = [
         {"embeds": [{"title": "t"}] * 11},
         {"embeds": [{"color": -1}]},
         {"embeds": [{"title": "x" * 257}]},
@@ -125,7 +143,9 @@ async def test_reply_to_must_be_a_message_of_the_channel(
     for target in ("99999999999999", "abc", elsewhere["id"]):
         r = await client.post(url, json={"content": "r", "reply_to": target}, headers=w.bot)
         assert_error(r, 404, "not_found")
-    ref = await send(client, w.bot, w.general_id, "ref", message_reference={"message_id": first["id"]})
+    ref = await send(
+        client, w.bot, w.general_id, "ref", message_reference={"message_id": first["id"]}
+    )
     assert ref["reply_to"] == first["id"]
 
 
@@ -134,7 +154,9 @@ async def test_mentions_are_parsed_and_everyone_needs_permission(
 ) -> None:
     w = await seed_world(client)
     role_id = await grant_role(server, w.space_id, w.owner_id, ())
-    content = f"hi <@{w.owner_id}> <@!{w.bot_id}> <@123456789> <@&{role_id}> <@&{w.space_id}> @everyone"
+    content = (
+        f"hi <@{w.owner_id}> <@!{w.bot_id}> <@123456789> <@&{role_id}> <@&{w.space_id}> @everyone"
+    )
     sent = await send(client, w.bot, w.general_id, content)
     assert sent["mentions"] == [w.owner_id, w.bot_id]
     assert sent["mention_roles"] == [role_id]
@@ -148,7 +170,7 @@ async def test_paging_in_all_three_directions(client: httpx.AsyncClient) -> None
     ids = [(await send(client, w.bot, w.general_id, f"m{i}"))["id"] for i in range(7)]
     url = f"/api/v1/channels/{w.general_id}/messages"
 
-    async def page(**params: object) -> dict:
+    async def page(**params: Any) -> dict[str, Any]:
         r = await client.get(url, params=params, headers=w.bot)
         assert r.status_code == 200, r.text
         return dict(r.json())
@@ -197,11 +219,15 @@ async def test_message_of_another_channel_is_not_found(client: httpx.AsyncClient
     assert_error(r, 404, "not_found")
 
 
-async def test_edit_only_own_message_and_event(server: ServerHandle, client: httpx.AsyncClient) -> None:
+async def test_edit_only_own_message_and_event(
+    server: ServerHandle, client: httpx.AsyncClient
+) -> None:
     w = await seed_world(client)
     sent = await send(client, w.bot, w.general_id, "before")
     url = f"/api/v1/channels/{w.general_id}/messages/{sent['id']}"
-    assert_error(await client.patch(url, json={"content": "hack"}, headers=w.owner), 403, "forbidden")
+    assert_error(
+        await client.patch(url, json={"content": "hack"}, headers=w.owner), 403, "forbidden"
+    )
     same = await client.patch(url, json={}, headers=w.bot)
     assert same.json()["data"]["edited_at"] is None
     with server.ctx.bus.subscribed() as sub:
@@ -226,7 +252,9 @@ async def test_edit_requires_send_messages(server: ServerHandle, client: httpx.A
     assert_error(r, 403)
 
 
-async def test_delete_message_rules_and_event(server: ServerHandle, client: httpx.AsyncClient) -> None:
+async def test_delete_message_rules_and_event(
+    server: ServerHandle, client: httpx.AsyncClient
+) -> None:
     w = await seed_world(client)
     mine = await send(client, w.bot, w.general_id, "bot's")
     owners = await send(client, w.owner, w.general_id, "owner's")
@@ -259,7 +287,9 @@ async def test_bulk_delete(server: ServerHandle, client: httpx.AsyncClient) -> N
     r = await client.post(url, json={"messages": [str(i) for i in range(1, 102)]}, headers=w.owner)
     assert r.json()["error"]["message"] == "messages: cannot bulk delete more than 100 messages"
     assert_error(r, 400)
-    assert_error(await client.post(url, json={"messages": [ids[0], other["id"]]}, headers=w.owner), 400)
+    assert_error(
+        await client.post(url, json={"messages": [ids[0], other["id"]]}, headers=w.owner), 400
+    )
     assert_error(await client.post(url, json={}, headers=w.owner), 422)
     with server.ctx.bus.subscribed() as sub:
         r = await client.post(url, json={"messages": [*ids[:2], "99999999999"]}, headers=w.owner)
@@ -269,7 +299,9 @@ async def test_bulk_delete(server: ServerHandle, client: httpx.AsyncClient) -> N
     assert sorted(event.data["ids"]) == sorted(ids[:2])
     left = await client.get(f"/api/v1/channels/{w.general_id}/messages", headers=w.bot)
     assert [m["id"] for m in left.json()["data"]] == [ids[2]]
-    assert (await client.get(f"/api/v1/channels/{w.testing_id}/messages/{other['id']}", headers=w.bot)).status_code == 200
+    assert (
+        await client.get(f"/api/v1/channels/{w.testing_id}/messages/{other['id']}", headers=w.bot)
+    ).status_code == 200
 
 
 async def test_send_permission_denials(server: ServerHandle, client: httpx.AsyncClient) -> None:
@@ -293,14 +325,20 @@ async def test_send_permission_denials(server: ServerHandle, client: httpx.Async
     assert (await client.post(url, json={"content": "x"}, headers=w.owner)).status_code == 200
 
 
-async def test_timed_out_member_cannot_send(server: ServerHandle, client: httpx.AsyncClient) -> None:
+async def test_timed_out_member_cannot_send(
+    server: ServerHandle, client: httpx.AsyncClient
+) -> None:
     w = await seed_world(client)
     await time_out(server, w.space_id, w.bot_id)
-    r = await client.post(f"/api/v1/channels/{w.general_id}/messages", json={"content": "x"}, headers=w.bot)
+    r = await client.post(
+        f"/api/v1/channels/{w.general_id}/messages", json={"content": "x"}, headers=w.bot
+    )
     assert_error(r, 403, "forbidden")
     assert "timed out" in r.json()["error"]["message"]
     # Reading still works.
-    assert (await client.get(f"/api/v1/channels/{w.general_id}/messages", headers=w.bot)).status_code == 200
+    assert (
+        await client.get(f"/api/v1/channels/{w.general_id}/messages", headers=w.bot)
+    ).status_code == 200
 
 
 async def test_reading_needs_view_channel_and_read_history(
@@ -317,7 +355,9 @@ async def test_reading_needs_view_channel_and_read_history(
     assert r.json()["error"]["message"] == "missing permission: read_history"
     # A member overwrite can grant it back.
     await set_overwrite(server, no_history, w.bot_id, allow=("read_history",), kind="member")
-    assert (await client.get(f"/api/v1/channels/{no_history}/messages", headers=w.bot)).status_code == 200
+    assert (
+        await client.get(f"/api/v1/channels/{no_history}/messages", headers=w.bot)
+    ).status_code == 200
 
 
 async def test_public_space_is_readable_anonymously_private_is_not(
@@ -383,7 +423,9 @@ async def test_search(server: ServerHandle, client: httpx.AsyncClient) -> None:
     assert [m["content"] for m in bot_hits] == ["the Quick brown fox"]
     owner_hits = (await client.get(url, params={"query": "quick"}, headers=w.owner)).json()["data"]
     assert [m["content"] for m in owner_hits] == ["quick secret", "the Quick brown fox"]
-    paged = await client.get(url, params={"query": "quick", "limit": 1, "offset": 1}, headers=w.owner)
+    paged = await client.get(
+        url, params={"query": "quick", "limit": 1, "offset": 1}, headers=w.owner
+    )
     assert [m["content"] for m in paged.json()["data"]] == ["the Quick brown fox"]
     percent = (await client.get(url, params={"query": "%"}, headers=w.bot)).json()["data"]
     assert [m["content"] for m in percent] == ["100% sure"]

@@ -105,7 +105,9 @@ async def test_custom_emoji_reactions(client: httpx.AsyncClient) -> None:
     key = quote(f"party:{emoji_id}")
     assert (await client.put(f"{base}/{key}/@me", headers=w.bot)).status_code == 200
     # The name part is informational: the id decides (renames keep reactions together).
-    assert (await client.put(f"{base}/{quote(f'old:{emoji_id}')}/@me", headers=w.owner)).status_code == 200
+    assert (
+        await client.put(f"{base}/{quote(f'old:{emoji_id}')}/@me", headers=w.owner)
+    ).status_code == 200
     got = await client.get(f"/api/v1/channels/{w.general_id}/messages/{msg['id']}", headers=w.bot)
     assert got.json()["data"]["reactions"] == [
         {"emoji": {"id": emoji_id, "name": "party"}, "count": 2, "includes_me": True, "me": True}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +20,9 @@ def server_env() -> dict[str, str]:
     return {"ACCORD_MAX_FILE_BYTES": "4096", "ACCORD_MAX_UPLOAD_BYTES": "16384"}
 
 
-def multipart(payload: dict | None, files: list[tuple[str, bytes, str]]) -> tuple[bytes, str]:
+def multipart(
+    payload: dict[str, Any] | None, files: list[tuple[str, bytes, str]]
+) -> tuple[bytes, str]:
     """A body laid out like AccordKit's (CLIENT.md 4.5)."""
     boundary = "----AccordForm12345"
     parts = []
@@ -30,7 +33,7 @@ def multipart(payload: dict | None, files: list[tuple[str, bytes, str]]) -> tupl
         )
     for index, (name, data, ctype) in enumerate(files):
         head = (
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"files[{index}]\";"
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files[{index}]";'
             f' filename="{name}"\r\nContent-Type: {ctype}\r\n\r\n'
         ).encode()
         parts.append(head + data + b"\r\n")
@@ -59,10 +62,13 @@ async def count_rows(server: ServerHandle) -> tuple[int, int]:
         attachments = conn.execute("SELECT COUNT(*) FROM attachments").fetchone()[0]  # type: ignore[attr-defined]
         return messages, attachments
 
-    return await server.ctx.db.read(read)
+    rows: tuple[int, int] = await server.ctx.db.read(read)
+    return rows
 
 
-async def test_upload_with_payload_and_files(server: ServerHandle, client: httpx.AsyncClient) -> None:
+async def test_upload_with_payload_and_files(
+    server: ServerHandle, client: httpx.AsyncClient
+) -> None:
     w = await seed_world(client)
     image = png_bytes((20, 10))
     body, ctype = multipart(
@@ -101,13 +107,17 @@ async def test_files_without_payload_and_empty_content(client: httpx.AsyncClient
     assert_error(await upload(client, w.bot, w.general_id, body, ctype), 400, "invalid_request")
 
 
-async def test_refused_uploads_leave_nothing(server: ServerHandle, client: httpx.AsyncClient) -> None:
+async def test_refused_uploads_leave_nothing(
+    server: ServerHandle, client: httpx.AsyncClient
+) -> None:
     w = await seed_world(client)
     before_rows = await count_rows(server)
     cases = [
         (multipart({"content": "big"}, [("big.bin", b"x" * 5000, "text/plain")]), 413),
         (
-            multipart({"content": "total"}, [(f"f{i}.bin", b"y" * 3000, "text/plain") for i in range(6)]),
+            multipart(
+                {"content": "total"}, [(f"f{i}.bin", b"y" * 3000, "text/plain") for i in range(6)]
+            ),
             413,
         ),
         (multipart({"content": "many"}, [(f"f{i}", b"z", "text/plain") for i in range(11)]), 400),
@@ -115,12 +125,20 @@ async def test_refused_uploads_leave_nothing(server: ServerHandle, client: httpx
         (multipart({"content": "trav"}, [("..\\\\win.ini", b"x", "text/plain")]), 400),
         (multipart({"content": "trav"}, [("", b"x", "text/plain")]), 400),
         (multipart({"content": 5}, [("ok.txt", b"x", "text/plain")]), 422),
-        (multipart({"content": "bad reply", "reply_to": "99999999999"}, [("ok.txt", b"x", "text/plain")]), 404),
+        (
+            multipart(
+                {"content": "bad reply", "reply_to": "99999999999"},
+                [("ok.txt", b"x", "text/plain")],
+            ),
+            404,
+        ),
     ]
     for (body, ctype), status in cases:
         r = await upload(client, w.bot, w.general_id, body, ctype)
         assert_error(r, status)
-    r = await upload(client, w.bot, w.general_id, b"--x\r\nbroken", "multipart/form-data; boundary=x")
+    r = await upload(
+        client, w.bot, w.general_id, b"--x\r\nbroken", "multipart/form-data; boundary=x"
+    )
     assert_error(r, 400)
     r = await upload(client, w.bot, w.general_id, b"{}", "application/json")
     assert_error(r, 415, "unsupported_media_type")

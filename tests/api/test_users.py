@@ -20,7 +20,9 @@ async def test_get_user_by_id(client: httpx.AsyncClient) -> None:
     assert "mfa_enabled" not in data
     me = await client.get(f"/api/v1/users/{admin.id}", headers=admin.headers)
     assert me.json()["data"]["is_admin"] is True
-    assert_error(await client.get("/api/v1/users/99999999999", headers=other.headers), 404, "not_found")
+    assert_error(
+        await client.get("/api/v1/users/99999999999", headers=other.headers), 404, "not_found"
+    )
     assert_error(await client.get("/api/v1/users/nobody", headers=other.headers), 404)
     assert_error(await client.get(f"/api/v1/users/{admin.id}"), 401)
 
@@ -31,14 +33,21 @@ async def test_my_spaces(client: httpx.AsyncClient) -> None:
     assert [s["id"] for s in spaces] == [w.space_id]
     assert spaces[0]["slug"]
     user = await register(client, "newbie")
-    names = [s["name"] for s in (await client.get("/api/v1/users/@me/spaces", headers=user.headers)).json()["data"]]
+    names = [
+        s["name"]
+        for s in (await client.get("/api/v1/users/@me/spaces", headers=user.headers)).json()["data"]
+    ]
     assert names == ["General"]
 
 
-async def test_avatar_upload_clear_and_event(server: ServerHandle, client: httpx.AsyncClient) -> None:
+async def test_avatar_upload_clear_and_event(
+    server: ServerHandle, client: httpx.AsyncClient
+) -> None:
     user = await register(client, "face")
     with server.ctx.bus.subscribed() as sub:
-        r = await client.patch("/api/v1/users/@me", json={"avatar": data_uri(png_bytes())}, headers=user.headers)
+        r = await client.patch(
+            "/api/v1/users/@me", json={"avatar": data_uri(png_bytes())}, headers=user.headers
+        )
         with trio.fail_after(2):
             event = await next_event(sub, "user.update")
     avatar = r.json()["data"]["avatar"]
@@ -52,15 +61,24 @@ async def test_avatar_upload_clear_and_event(server: ServerHandle, client: httpx
     r = await client.patch("/api/v1/users/@me", json={"avatar": bare}, headers=user.headers)
     second = r.json()["data"]["avatar"]
     assert second != avatar
-    r = await client.patch("/api/v1/users/@me", json={"avatar": second, "bio": "hi"}, headers=user.headers)
+    r = await client.patch(
+        "/api/v1/users/@me", json={"avatar": second, "bio": "hi"}, headers=user.headers
+    )
     assert r.json()["data"]["avatar"] == second
-    r = await client.patch("/api/v1/users/@me", json={"avatar": None, "banner": None}, headers=user.headers)
+    r = await client.patch(
+        "/api/v1/users/@me", json={"avatar": None, "banner": None}, headers=user.headers
+    )
     assert r.json()["data"]["avatar"] is None
 
 
 async def test_bad_avatar_is_refused(server: ServerHandle, client: httpx.AsyncClient) -> None:
     user = await register(client, "face")
-    for bad in ("https://example.com/a.png", data_uri(b"GIF89a-not-really"), "data:image/png;base64,???", 5):
+    for bad in (
+        "https://example.com/a.png",
+        data_uri(b"GIF89a-not-really"),
+        "data:image/png;base64,???",
+        5,
+    ):
         r = await client.patch("/api/v1/users/@me", json={"avatar": bad}, headers=user.headers)
         assert r.status_code in (400, 422), r.text
     me = await client.get("/api/v1/users/@me", headers=user.headers)
