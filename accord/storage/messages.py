@@ -26,12 +26,14 @@ MESSAGE_COLUMNS = (
 
 
 def _ids(raw: str) -> tuple[int, ...]:
+    if raw == "[]":  # the common case, without a JSON parse (history pages are hot)
+        return ()
     value = orjson.loads(raw)
     return tuple(int(v) for v in value) if isinstance(value, list) else ()
 
 
 def message_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Message:
-    embeds = orjson.loads(row[13])
+    embeds = () if row[13] == "[]" else orjson.loads(row[13])
     return Message(
         id=row[0],
         channel_id=row[1],
@@ -46,7 +48,7 @@ def message_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Message:
         mention_everyone=bool(row[10]),
         mentions=_ids(row[11]),
         mention_roles=_ids(row[12]),
-        embeds=tuple(embeds) if isinstance(embeds, list) else (),
+        embeds=tuple(embeds) if isinstance(embeds, list | tuple) else (),
         reply_to=row[14],
         thread_id=row[15],
         flags=row[16],
@@ -362,13 +364,13 @@ def hydrate(
     attachments = attachment_store.list_for_messages(conn, ids)
     reactions = reaction_store.summaries(conn, ids, viewer_id)
     threads = thread_stats(conn, [m.id for m in messages if m.thread_id is None])
+    authors = {user_id: user.to_wire(viewer_id=0) for user_id, user in users.items()}
     views = []
     for m in messages:
-        author = users.get(m.author_id)
         views.append(
             MessageView(
                 message=m,
-                author=author.to_wire(viewer_id=0) if author else None,
+                author=authors.get(m.author_id),
                 attachments=tuple(attachments.get(m.id, ())),
                 reactions=tuple(reactions.get(m.id, ())),
                 thread=threads.get(m.id, ThreadStats()),
