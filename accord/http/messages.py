@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import trio
 from quart import Blueprint, Quart, Response, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from accord.errors import (
@@ -215,7 +215,7 @@ async def upload_message(channel_id: str) -> Response:
         field_data = bytearray()
         done = False
         body = request.body.__aiter__()
-        with trio.fail_after(timeout_s):
+        with trio.move_on_after(timeout_s) as deadline:
             while not done:
                 try:
                     chunk = await body.__anext__()
@@ -264,6 +264,8 @@ async def upload_message(channel_id: str) -> Response:
                     raise ValidationError(f"malformed multipart body: {exc}") from None
                 if chunk is None and not done:
                     raise ValidationError("malformed multipart body: ended early")
+        if deadline.cancelled_caught:
+            raise RequestTimeout()  # 408 in the envelope, like any slow body
         draft = MessageDraft()
         if payload.strip():
             try:
