@@ -1,96 +1,85 @@
-"""The caller's own profile (API.md 3.4) and the user.update event (D12d)."""
+"""User routes (API.md 3.4, D17a, G-09): other users, one's spaces, avatar/banner images."""
 
 from __future__ import annotations
 
 import httpx
 import trio
 
-from accord.events.types import Event
+from tests.api.messaging import data_uri, next_event, png_bytes, seed_world
 from tests.support import ServerHandle, assert_error, register
 
 
-async def test_get_me_for_bearer(client: httpx.AsyncClient) -> None:
-    ana = await register(client, "ana")
-    r = await client.get("/api/v1/users/@me", headers=ana.headers)
+async def test_get_user_by_id(client: httpx.AsyncClient) -> None:
+    admin = await register(client, "admin0")
+    other = await register(client, "other")
+    r = await client.get(f"/api/v1/users/{admin.id}", headers=other.headers)
     assert r.status_code == 200
-    user = r.json()["data"]
-    assert user["id"] == ana.id
-    assert set(user) >= {
-        "id",
-        "username",
-        "display_name",
-        "avatar",
-        "banner",
-        "accent_color",
-        "bio",
-        "bot",
-        "system",
-        "is_admin",
-        "flags",
-        "public_flags",
-        "created_at",
-    }
-    assert "T" in user["created_at"]
-    assert not user["created_at"].endswith("Z")
-
-
-async def test_get_me_for_seeded_bot(client: httpx.AsyncClient) -> None:
-    seed = (await client.post("/test/seed")).json()["data"]
-    r = await client.get(
-        "/api/v1/users/@me", headers={"Authorization": f"Bot {seed['bot']['token']}"}
+    data = r.json()["data"]
+    assert data["username"] == "admin0"
+    assert data["is_admin"] is False  # only shown to the user itself (G-09)
+    assert "mfa_enabled" not in data
+    me = await client.get(f"/api/v1/users/{admin.id}", headers=admin.headers)
+    assert me.json()["data"]["is_admin"] is True
+    assert_error(
+        await client.get("/api/v1/users/99999999999", headers=other.headers), 404, "not_found"
     )
-    assert r.status_code == 200
-    assert r.json()["data"]["bot"] is True
-    assert r.json()["data"]["id"] == seed["bot"]["id"]
+    assert_error(await client.get("/api/v1/users/nobody", headers=other.headers), 404)
+    assert_error(await client.get(f"/api/v1/users/{admin.id}"), 401)
 
 
-async def test_patch_me_updates_and_publishes(
+async def test_my_spaces(client: httpx.AsyncClient) -> None:
+    w = await seed_world(client)
+    spaces = (await client.get("/api/v1/users/@me/spaces", headers=w.bot)).json()["data"]
+    assert [s["id"] for s in spaces] == [w.space_id]
+    assert spaces[0]["slug"]
+    user = await register(client, "newbie")
+    names = [
+        s["name"]
+        for s in (await client.get("/api/v1/users/@me/spaces", headers=user.headers)).json()["data"]
+    ]
+    assert names == ["General"]
+
+
+async def test_avatar_upload_clear_and_event(
     server: ServerHandle, client: httpx.AsyncClient
 ) -> None:
-    ana = await register(client, "ana")
+    user = await register(client, "face")
     with server.ctx.bus.subscribed() as sub:
         r = await client.patch(
-            "/api/v1/users/@me",
-            headers=ana.headers,
-            json={"display_name": "  Ana B  ", "bio": "hi", "accent_color": 255},
+            "/api/v1/users/@me", json={"avatar": data_uri(png_bytes())}, headers=user.headers
         )
-        assert r.status_code == 200
-        user = r.json()["data"]
-        assert (user["display_name"], user["bio"], user["accent_color"]) == ("Ana B", "hi", 255)
         with trio.fail_after(2):
-            while True:
-                item = await sub.receive.receive()
-                if isinstance(item, Event) and item.type == "user.update":
-                    break
-    assert item.data["id"] == ana.id
-    assert item.user_ids == frozenset({int(ana.id)})
-    assert item.space_ids  # ana auto-joined the default space; its members hear the change
-    # null clears nullable fields (D17a).
-    r = await client.patch("/api/v1/users/@me", headers=ana.headers, json={"bio": None})
-    assert r.json()["data"]["bio"] is None
+            event = await next_event(sub, "user.update")
+    avatar = r.json()["data"]["avatar"]
+    assert len(avatar) == 64
+    assert event.data["avatar"] == avatar
+    assert (await client.get(f"/cdn/avatars/{user.id}/{avatar}.png")).status_code == 200
+    # Bare base64 works too, and sending the current hash back changes nothing.
+    import base64
+
+    bare = base64.b64encode(png_bytes(colour=(1, 2, 3))).decode()
+    r = await client.patch("/api/v1/users/@me", json={"avatar": bare}, headers=user.headers)
+    second = r.json()["data"]["avatar"]
+    assert second != avatar
+    r = await client.patch(
+        "/api/v1/users/@me", json={"avatar": second, "bio": "hi"}, headers=user.headers
+    )
+    assert r.json()["data"]["avatar"] == second
+    r = await client.patch(
+        "/api/v1/users/@me", json={"avatar": None, "banner": None}, headers=user.headers
+    )
+    assert r.json()["data"]["avatar"] is None
 
 
-async def test_patch_me_validation(client: httpx.AsyncClient) -> None:
-    ana = await register(client, "ana")
-    await register(client, "bob")
-    h = ana.headers
-    assert_error(await client.patch("/api/v1/users/@me", headers=h, json={"username": "bob"}), 409)
-    assert_error(
-        await client.patch("/api/v1/users/@me", headers=h, json={"username": "x" * 40}), 400
-    )
-    assert_error(
-        await client.patch("/api/v1/users/@me", headers=h, json={"display_name": "d" * 65}), 400
-    )
-    assert_error(await client.patch("/api/v1/users/@me", headers=h, json={"bio": "b" * 191}), 400)
-    assert_error(await client.patch("/api/v1/users/@me", headers=h, json={"accent_color": -1}), 400)
-    assert_error(
-        await client.patch("/api/v1/users/@me", headers=h, json={"accent_color": "red"}), 422
-    )
-    # Nothing was half-applied.
-    me = (await client.get("/api/v1/users/@me", headers=h)).json()["data"]
-    assert me["username"] == "ana"
-    assert me["bio"] is None
-    assert me["accent_color"] is None
-    r = await client.patch("/api/v1/users/@me", headers=h, json={"username": "anna"})
-    assert r.json()["data"]["username"] == "anna"
-    assert_error(await client.patch("/api/v1/users/@me", json={}), 401)
+async def test_bad_avatar_is_refused(server: ServerHandle, client: httpx.AsyncClient) -> None:
+    user = await register(client, "face")
+    for bad in (
+        "https://example.com/a.png",
+        data_uri(b"GIF89a-not-really"),
+        "data:image/png;base64,???",
+        5,
+    ):
+        r = await client.patch("/api/v1/users/@me", json={"avatar": bad}, headers=user.headers)
+        assert r.status_code in (400, 422), r.text
+    me = await client.get("/api/v1/users/@me", headers=user.headers)
+    assert me.json()["data"]["avatar"] is None
