@@ -9,6 +9,7 @@ only ever used by one thread at a time. Import it through `accord.media.forward`
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -164,10 +165,9 @@ class Forwarder:
                 del self._rooms[participant.room_id]
             for other in room:
                 # Forget the outbound stream state for its SSRC in the room mates' sessions.
-                try:
+                # (pylibsrtp.Error: nothing was ever forwarded from it to this receiver.)
+                with contextlib.suppress(pylibsrtp.Error):
                     other.tx.remove_stream(participant.ssrc)
-                except pylibsrtp.Error:
-                    pass  # nothing was ever forwarded from it to this receiver
             return True
 
     def set_state(self, participant_id: int, muted: bool, deafened: bool) -> None:

@@ -122,7 +122,7 @@ IMPLEMENTATIONS: dict[str, ForwarderFactory] = _implementations()
 
 
 def implementation_name() -> str:
-    """"reference" when `ACCORD_PURE_PYTHON=1` or the extension is missing, else "cython"."""
+    """ "reference" when `ACCORD_PURE_PYTHON=1` or the extension is missing, else "cython"."""
     if os.environ.get("ACCORD_PURE_PYTHON") == "1" or "cython" not in IMPLEMENTATIONS:
         return "reference"
     return "cython"

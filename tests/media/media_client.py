@@ -138,6 +138,10 @@ class MediaClient:
             received.append(Received(header.ssrc, header.sequence, rtp_payload(plain)))
         return received
 
+    def unprotect_rtp(self, data: bytes) -> bytes:
+        plain: bytes = self._rx.unprotect(data)
+        return plain
+
     def unprotect_rtcp(self, data: bytes) -> bytes:
         plain: bytes = self._rx.unprotect_rtcp(data)
         return plain
@@ -166,13 +170,13 @@ class Room:
         self.forwarder.add_participant(
             participant_id, room_id, self._next_ssrc, self.profile, send_key, recv_key
         )
-        client = MediaClient(
-            self.forwarder.port, self._next_ssrc, self.profile, send_key, recv_key
-        )
+        client = MediaClient(self.forwarder.port, self._next_ssrc, self.profile, send_key, recv_key)
         self.clients[participant_id] = client
         if latch:
             client.send_receiver_report()
-            wait_until(lambda: self.forwarder.participant_stats(participant_id)["address"] is not None)
+            wait_until(
+                lambda: self.forwarder.participant_stats(participant_id)["address"] is not None
+            )
         return client
 
     def close(self) -> None:
