@@ -157,11 +157,16 @@ class VoiceConnection:
     async def set_state(self, *, self_mute: bool, self_deaf: bool) -> None:
         await self._send("state", {"self_mute": self_mute, "self_deaf": self_deaf})
 
-    def rebind(self) -> None:
+    async def rebind(self) -> None:
         """Move to a new local UDP port, as a NAT rebinding would."""
         old = self._sock
-        self._sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+        new = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+        await new.bind((self._local_host(), 0))
+        self._sock = new
         old.close()
+
+    def _local_host(self) -> str:
+        return "127.0.0.1" if self.udp_address[0].startswith("127.") else "0.0.0.0"
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -214,8 +219,7 @@ class VoiceConnection:
                 key=recv_key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND, srtp_profile=profile
             )
         )
-        host = "127.0.0.1" if self.udp_address[0].startswith("127.") else "0.0.0.0"
-        await self._sock.bind((host, 0))
+        await self._sock.bind((self._local_host(), 0))
 
     async def latch(self) -> None:
         """Tell the node our address with an authenticated SRTCP receiver report."""
@@ -247,7 +251,7 @@ class VoiceConnection:
             sock = self._sock
             try:
                 packet = await sock.recv(2048)
-            except OSError:
+            except (OSError, trio.ClosedResourceError):
                 if sock is self._sock:
                     raise
                 continue  # the socket was replaced by rebind()

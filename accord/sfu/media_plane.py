@@ -343,7 +343,7 @@ class MediaPlane:
     # -- helpers -------------------------------------------------------------------------------
 
     def _least_loaded(self) -> ForwarderApi:
-        return min(self.forwarders, key=lambda f: f.stats()["participants"])  # type: ignore[typeddict-item]
+        return min(self.forwarders, key=lambda f: f.stats()["participants"])
 
     def _new_pid(self) -> int:
         pid = self._next_pid

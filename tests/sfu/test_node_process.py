@@ -68,6 +68,7 @@ async def _start_node(nursery: trio.Nursery, main_url: str, tmp_path: Path) -> N
         "ACCORD_SFU_CAPACITY": "50",
         "ACCORD_SFU_ENDPOINT": "ws://127.0.0.1:0/ws",
         "ACCORD_SFU_HEARTBEAT_INTERVAL": "1",
+        "ACCORD_SFU_UDP_PORT": "0",
         "ACCORD_SFU_SECRET": SECRET,
         "ACCORD_BIND": "127.0.0.1",
         "PORT": "0",
