@@ -102,6 +102,10 @@ async def receive(ws: WebSocketConnection, op: str) -> dict[str, Any]:
                 return data
 
 
+def identify(join_token: str, protocol: str = "accord-rtp/1") -> str:
+    return signaling.encode("identify", {"token": join_token, "protocol": protocol})
+
+
 async def refused_with(url: str, first: str | bytes) -> int | None:
     async with open_ws(url) as ws:
         await ws.send_message(first)
@@ -112,9 +116,6 @@ async def test_signaling_rules(nursery: trio.Nursery) -> None:
     node, base = await _start(nursery)
     url = base.replace("http://", "ws://") + "/ws"
     try:
-        identify = lambda t, p="accord-rtp/1": signaling.encode(  # noqa: E731
-            "identify", {"token": t, "protocol": p}
-        )
         # Refusals before ready.
         assert await refused_with(url, "not json") == 4105
         assert await refused_with(url, signaling.encode("heartbeat", {"nonce": 1})) == 4105
