@@ -324,7 +324,7 @@ class Load:
 @dataclasses.dataclass
 class LoadResult:
     requests: int
-    errors: int  # requests that got no answer (the connection closed or failed under them)
+    errors: int  # requests without an answer: connection refused, or closed or failed under them
     duration_s: float
     latencies_ms: list[float]
     statuses: dict[int, int]
