@@ -1,17 +1,16 @@
-"""HTTP floor and login throughput (issue: foundation figures).
+"""HTTP floor and login throughput (issue #2 figures), beside bare hypercorn in the same run.
 
-1. GET /health and GET /api/v1/users/@me at 32 concurrent keep-alive connections against
-   Accord, each beside a bare hypercorn ASGI app serving the same bytes in the same run.
-   Target: users/@me >= 60% of the bare app's rate.
-2. Logins/s with 8 concurrent clients (target >= 20/s on 2 cores) while one more client
-   polls /health (target p99 < 50 ms).
+1. `GET /health` and `GET /api/v1/users/@me` at 32 concurrent keep-alive connections against
+   Accord, each beside the bare hypercorn app serving the same bytes: requests/s, p50/p99,
+   server CPU per request and the ratio. Target: users/@me >= 60% of the bare app's rate.
+2. `POST /auth/login` with 8 concurrent clients (target >= 20 logins/s on 2 cores) while one
+   more client polls `/health` in the same window (target p99 < 50 ms).
 
-Run: .venv/bin/python bench/http_baseline.py [--duration 5]
+Run: .venv/bin/python bench/http_baseline.py [--duration 5] [--quick]
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -19,76 +18,60 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import build_request, cpu_seconds, run_load, start_accord, start_bare
+import harness
+
+PASSWORD = "benchmark-password"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--duration", type=float, default=5.0)
+    parser = harness.bench_parser(__doc__.split("\n\n")[0], duration_s=5.0)
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
-    d, c = args.duration, args.connections
+    t, c = harness.timing(args), args.connections
 
-    with start_bare() as bare:
-        bare_health = run_load(
-            bare.url, [build_request("GET", "/health")], connections=c, duration_s=d
-        )
-        bare_json = run_load(
-            bare.url, [build_request("GET", "/api/v1/users/@me")], connections=c, duration_s=d
-        )
-
-    with start_accord() as accord:
+    with harness.start_accord() as accord:
         r = httpx.post(
-            f"{accord.url}/api/v1/auth/register",
-            json={"username": "bench", "password": "benchmark-password"},
+            f"{accord.url}/api/v1/auth/register", json={"username": "bench", "password": PASSWORD}
         )
-        token = r.json()["data"]["token"]
-        auth = {"Authorization": f"Bearer {token}"}
-        cpu0 = cpu_seconds(accord.pid)
-        health = run_load(
-            accord.url, [build_request("GET", "/health")], connections=c, duration_s=d
-        )
-        cpu1 = cpu_seconds(accord.pid)
-        me = run_load(
-            accord.url,
-            [build_request("GET", "/api/v1/users/@me", auth)],
-            connections=c,
-            duration_s=d,
-        )
-        cpu2 = cpu_seconds(accord.pid)
+        auth = {"Authorization": f"Bearer {r.json()['data']['token']}"}
+        me_body = httpx.get(f"{accord.url}/api/v1/users/@me", headers=auth).content
 
-        body = b'{"username":"bench","password":"benchmark-password"}'
-        login = build_request(
-            "POST", "/api/v1/auth/login", {"Content-Type": "application/json"}, body
+        health = harness.Load("GET", "/health", connections=c)
+        me = harness.Load("GET", "/api/v1/users/@me", [auth], connections=c)
+        with harness.start_bare(me_body) as bare:
+            bare_health = harness.measure(bare, health, t)
+            bare_me = harness.measure(bare, me, t)
+        accord_health = harness.measure(accord, health, t)
+        accord_me = harness.measure(accord, me, t)
+
+        login = harness.Load(
+            "POST",
+            "/api/v1/auth/login",
+            body=b'{"username":"bench","password":"%s"}' % PASSWORD.encode(),
+            connections=8,
+            processes=1,
         )
-        from concurrent.futures import ThreadPoolExecutor
+        probe = harness.Load("GET", "/health", connections=1, processes=1)
+        logins, health_during = harness.run_loads(
+            accord.url, [login, probe], duration_s=t.duration_s, warmup_s=t.warmup_s
+        )
+        rss = accord.rss_mib()
 
-        with ThreadPoolExecutor(1) as pool:
-            probe = pool.submit(
-                run_load,
-                accord.url,
-                [build_request("GET", "/health")],
-                connections=1,
-                duration_s=d,
-                processes=1,
-            )
-            logins = run_load(accord.url, [login], connections=8, duration_s=d, processes=1)
-            health_during = probe.result(timeout=d + 60)
-
-    print(f"HTTP floor, {c} connections, {d:.0f} s per run")
-    print(bare_health.line("bare hypercorn GET /health"))
-    print(health.line("accord GET /health"))
-    print(f"  ratio accord/bare: {health.rate / bare_health.rate:.2f}")
-    print(bare_json.line("bare hypercorn GET (same JSON bytes)"))
-    print(me.line("accord GET /api/v1/users/@me"))
-    print(f"  ratio accord/bare: {me.rate / bare_json.rate:.2f}  (target >= 0.60)")
-    health_cpu_ms = 1000 * (cpu1 - cpu0) / max(1, health.requests)
-    me_cpu_ms = 1000 * (cpu2 - cpu1) / max(1, me.requests)
-    print(f"  server CPU per request: /health {health_cpu_ms:.2f} ms, users/@me {me_cpu_ms:.2f} ms")
+    print(f"HTTP floor, {c} connections, {t.duration_s:g} s per run")
+    harness.compare("GET /health", accord_health, bare_health)
+    harness.compare(
+        "GET /api/v1/users/@me (bare: the same JSON bytes)",
+        accord_me,
+        bare_me,
+        target="target >= 0.60",
+    )
+    print(f"Login, 8 clients, {t.duration_s:g} s, with 1 client polling /health meanwhile")
     print(logins.line("accord POST /auth/login, 8 clients"))
     print(f"  logins/s {logins.rate:.1f} (target >= 20)  statuses {logins.statuses}")
-    print(health_during.line("  /health meanwhile, 1 client"))
-    print(f"  /health p99 during logins {health_during.percentile(99):.1f} ms (target < 50)")
+    print(health_during.line("accord GET /health meanwhile, 1 client"))
+    p99 = health_during.percentile(99)
+    print(f"  /health p99 during logins {p99:.1f} ms (target < 50)")
+    print(f"accord RSS after the runs: {rss:.0f} MiB")
 
 
 if __name__ == "__main__":
