@@ -6,7 +6,7 @@ from quart import Blueprint, Response, request
 
 from accord.http.context import get_ctx, path_id, query_id, query_int, require_principal
 from accord.http.responses import ok
-from accord.services.audit_log import AuditLogService
+from accord.services.audit_log import DEFAULT_LIMIT, MAX_LIMIT, AuditLogService
 
 blueprint = Blueprint("audit_log", __name__, url_prefix="/api/v1/spaces")
 
@@ -21,7 +21,7 @@ async def list_audit_log(space_id: str) -> Response:
         .list(
             principal,
             path_id(space_id, "unknown_space"),
-            limit=query_int("limit"),
+            limit=query_int("limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
             before=query_id("before"),
             user_id=query_id("user_id"),
             action_type=request.args.get("action_type") or None,

@@ -6,8 +6,14 @@ from __future__ import annotations
 from quart import Blueprint, Response, request
 
 from accord.http.body import read_object
-from accord.http.context import audit_reason, get_ctx, path_id, require_principal
-from accord.http.members import query_id, query_int
+from accord.http.context import (
+    audit_reason,
+    get_ctx,
+    path_id,
+    query_id,
+    query_int,
+    require_principal,
+)
 from accord.http.responses import ok
 from accord.ids import parse_id
 from accord.services.bans import BanService
@@ -23,7 +29,7 @@ async def list_bans(raw: str) -> Response:
     principal = require_principal()
     space_id = path_id(raw, "unknown_space")
     paged = any(request.args.get(name) for name in ("after", "before", "limit"))
-    limit = max(1, min(query_int("limit", BANS_PAGE_MAX), BANS_PAGE_MAX)) if paged else None
+    limit = query_int("limit", BANS_PAGE_MAX, 1, BANS_PAGE_MAX) if paged else None
     bans = (
         await get_ctx()
         .get(BanService)

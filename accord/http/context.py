@@ -76,23 +76,25 @@ def _in(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Netw
     return any(ip in network for network in networks)
 
 
-def query_int(name: str, default: int | None = None) -> int | None:
-    """An integer query parameter; 400 naming it when it is not one."""
+def query_int(name: str, default: int, minimum: int = 1, maximum: int = 2**31) -> int:
+    """An integer query parameter clamped to [minimum, maximum] (D23a); 400 if not an integer."""
     raw = request.args.get(name)
-    if raw is None or raw == "":
+    if raw is None or raw.strip() == "":
         return default
     try:
-        return int(raw, 10)
+        value = int(raw.strip(), 10)
     except ValueError:
         raise ValidationError("must be an integer", field=name) from None
+    return max(minimum, min(maximum, value))
 
 
 def query_id(name: str) -> int | None:
-    """An id query parameter (`before=`, `user_id=`); 400 when malformed."""
+    """An id query parameter (`before=`, `after=`, `user_id=`): None when absent or 0, 400 when
+    malformed."""
     raw = request.args.get(name)
-    if raw is None or raw == "":
+    if raw is None or raw.strip() in ("", "0"):
         return None
-    value = parse_id(raw)
+    value = parse_id(raw.strip())
     if value is None:
         raise ValidationError("must be an id", field=name)
     return value

@@ -10,37 +10,18 @@ from quart import Blueprint, Response, request
 
 from accord.errors import ValidationError
 from accord.http.body import Body, read_object
-from accord.http.context import audit_reason, get_ctx, path_id, require_principal
+from accord.http.context import (
+    audit_reason,
+    get_ctx,
+    path_id,
+    query_id,
+    query_int,
+    require_principal,
+)
 from accord.http.responses import ok
-from accord.ids import parse_id
 from accord.services.members import MemberService
 
 blueprint = Blueprint("members", __name__, url_prefix="/api/v1/spaces")
-
-
-def query_int(name: str, default: int) -> int:
-    """An integer query parameter; anything else is a 400 (API.md 1.3)."""
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise ValidationError("expected an integer", field=name) from None
-    if not -(2**63) <= value < 2**63:
-        raise ValidationError("integer out of range", field=name)
-    return value
-
-
-def query_id(name: str) -> int | None:
-    """An id query parameter (`after`, `before`); malformed ids are a 400."""
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    value = parse_id(raw.strip())
-    if value is None and raw.strip() != "0":
-        raise ValidationError("not a valid id", field=name)
-    return value or 0
 
 
 def _member_changes(body: Body) -> dict[str, Any]:

@@ -31,6 +31,8 @@ from accord.http.context import (
     get_ctx,
     optional_principal,
     path_id,
+    query_id,
+    query_int,
     require_principal,
 )
 from accord.http.responses import ok
@@ -68,28 +70,6 @@ def install(app: Quart, ctx: Context) -> None:
 
 
 # -- query and body parsing ----------------------------------------------------------------
-
-
-def query_int(name: str, default: int, minimum: int, maximum: int) -> int:
-    """An integer query parameter clamped to [minimum, maximum] (D23a); 400 if not one."""
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw, 10)
-    except ValueError:
-        raise ValidationError("expected an integer", field=name) from None
-    return max(minimum, min(maximum, value))
-
-
-def query_id(name: str) -> int | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    value = parse_id(raw)
-    if value is None:
-        raise ValidationError("not a valid id", field=name)
-    return value
 
 
 def _reference(body: Body) -> int | None:

@@ -6,8 +6,7 @@ from __future__ import annotations
 from quart import Blueprint, Response, request
 
 from accord.errors import ValidationError
-from accord.http.context import get_ctx, path_id, require_principal
-from accord.http.messages import query_int
+from accord.http.context import get_ctx, path_id, query_int, require_principal
 from accord.http.responses import ok
 from accord.ids import parse_id
 from accord.services.reactions import REACTION_USERS_DEFAULT, REACTION_USERS_MAX, ReactionService
