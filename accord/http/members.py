@@ -145,25 +145,16 @@ async def kick_member(raw: str, user: str) -> Response:
 @blueprint.put("/<raw>/members/<user>/roles/<role>")
 async def add_role(raw: str, user: str, role: str) -> Response:
     """PUT /api/v1/spaces/{space_id}/members/{user_id}/roles/{role_id} — manage_roles."""
-    principal = require_principal()
-    await (
-        get_ctx()
-        .get(MemberService)
-        .set_role(
-            principal,
-            path_id(raw, "unknown_space"),
-            path_id(user, "member not found"),
-            path_id(role, "unknown_role"),
-            assign=True,
-            reason=audit_reason(),
-        )
-    )
-    return ok(None)
+    return await _set_role(raw, user, role, assign=True)
 
 
 @blueprint.delete("/<raw>/members/<user>/roles/<role>")
 async def remove_role(raw: str, user: str, role: str) -> Response:
     """DELETE /api/v1/spaces/{space_id}/members/{user_id}/roles/{role_id} — manage_roles."""
+    return await _set_role(raw, user, role, assign=False)
+
+
+async def _set_role(raw: str, user: str, role: str, *, assign: bool) -> Response:
     principal = require_principal()
     await (
         get_ctx()
@@ -173,7 +164,7 @@ async def remove_role(raw: str, user: str, role: str) -> Response:
             path_id(raw, "unknown_space"),
             path_id(user, "member not found"),
             path_id(role, "unknown_role"),
-            assign=False,
+            assign=assign,
             reason=audit_reason(),
         )
     )
