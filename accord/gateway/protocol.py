@@ -415,9 +415,9 @@ class GatewayProtocol:
 
     def resume_failed(self, now: float) -> Send:
         """A RESUME that cannot be honoured: op 7, socket left open; IDENTIFY may follow on it,
-        else close 4009 after 10 s (D12a)."""
+        else close 4009 after 10 s (D12a; sooner if the identify timeout is shorter)."""
         self.phase = Phase.AWAITING_IDENTIFY
-        self._deadline = now + RESUME_GRACE_S
+        self._deadline = now + min(RESUME_GRACE_S, self.limits.identify_timeout_s)
         self._deadline_code = CloseCode.SESSION_TIMED_OUT
         return Send(INVALID_SESSION)
 

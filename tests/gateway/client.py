@@ -109,12 +109,21 @@ class GatewayClient:
 async def connect(
     url: str, *, read_hello: bool = True, query: str = ""
 ) -> AsyncIterator[GatewayClient]:
-    async with open_websocket_url(url + query, max_message_size=16 * 1024 * 1024) as ws:
-        client = GatewayClient(ws)
-        if read_hello:
-            client.hello = await client.recv()
-            assert client.hello["op"] == 5, client.hello
-        yield client
+    opened: list[WebSocketConnection] = []
+    try:
+        async with open_websocket_url(url + query, max_message_size=16 * 1024 * 1024) as ws:
+            opened.append(ws)
+            client = GatewayClient(ws)
+            if read_hello:
+                client.hello = await client.recv()
+                assert client.hello["op"] == 5, client.hello
+            yield client
+    finally:
+        # trio-websocket 0.12 leaves its TCP stream open after a finished close handshake
+        # (it breaks out on EOF without closing); close it so no socket leaks.
+        for ws in opened:
+            with trio.CancelScope(shield=True):
+                await ws._stream.aclose()
 
 
 @contextlib.asynccontextmanager
