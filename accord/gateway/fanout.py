@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from functools import partial
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -191,7 +193,7 @@ class Gateway:
         for connection in list(self.connections):
             connection.close(CloseCode.GOING_AWAY, reconnect=True, park=False, clean=True)
 
-    def spawn(self, fn: Any, *args: Any) -> None:
+    def spawn(self, fn: Callable[..., Awaitable[None]], *args: Any) -> None:
         """Run `fn(*args)` in the gateway's nursery, logging (not raising) its errors."""
         if self._nursery is None:
             return
@@ -200,7 +202,8 @@ class Gateway:
             try:
                 await fn(*args)
             except Exception:
-                log.exception("gateway background call %s failed", getattr(fn, "__name__", fn))
+                name = getattr(getattr(fn, "func", fn), "__name__", repr(fn))
+                log.exception("gateway background call %s failed", name)
 
         self._nursery.start_soon(guarded)
 
@@ -599,12 +602,12 @@ class Gateway:
             session.parked_until = now + window
             self.parked[session.id] = session
             if voice is not None:
-                self.spawn(voice.gateway_session_ended, session.voice, False)
+                self.spawn(partial(voice.gateway_session_ended, session.voice, clean=False))
             return
         was_live = session.id in self.sessions
         self._destroy(session)
         if voice is not None and was_live:
-            self.spawn(voice.gateway_session_ended, session.voice, clean)
+            self.spawn(partial(voice.gateway_session_ended, session.voice, clean=clean))
 
     def _destroy(self, session: GatewaySession) -> None:
         if self.sessions.pop(session.id, None) is None:
