@@ -3,8 +3,8 @@
 Hypercorn reports every client-side end of a websocket to the ASGI app as code 1006 (or 1000
 after the app closed first), so the app cannot tell a clean 1000/1001 close, which ends a
 session and its voice state at once, from a dropped socket, which parks the session for
-RESUME (D12b, D24). `install_close_code_hook()` wraps `WSStream._accept` so that the accepted connection's
-wsproto event stream records a client's CloseConnection code in the ASGI scope under
+RESUME (D12b, D24). `install_close_code_hook()` wraps `WSStream._accept` so that the accepted
+connection's wsproto event stream records a client's CloseConnection code in the ASGI scope under
 `CLIENT_CLOSE_CODE`; the gateway reads it when the disconnect arrives. If hypercorn's
 internals ever differ, the hook is not installed and every end counts as a drop (parked).
 """

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from functools import partial
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio

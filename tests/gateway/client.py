@@ -97,12 +97,21 @@ class GatewayClient:
                 try:
                     frames.append(await self.recv(timeout_s))
                 except ConnectionClosed as exc:
-                    return exc.reason.code, frames
+                    return (exc.reason.code if exc.reason else None), frames
 
     @property
     def session_id(self) -> str:
         assert self.ready is not None
         return str(self.ready["session_id"])
+
+
+async def eventually(predicate: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    """Wait until `predicate()` holds (server-side state that has no frame to wait for)."""
+    with trio.fail_after(timeout_s):
+        while True:
+            if predicate():
+                return
+            await trio.sleep(0.01)
 
 
 @contextlib.asynccontextmanager

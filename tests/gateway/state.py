@@ -81,8 +81,8 @@ async def set_overwrite(
 
     def write(conn: sqlite3.Connection) -> int:
         conn.execute(
-            "INSERT OR REPLACE INTO permission_overwrites (channel_id, target_id, type, allow, deny)"
-            " VALUES (?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO permission_overwrites"
+            " (channel_id, target_id, type, allow, deny) VALUES (?, ?, ?, ?, ?)",
             (int(channel_id), int(target_id), kind, json.dumps(allow), json.dumps(deny)),
         )
         row = conn.execute(

@@ -46,7 +46,8 @@ async def test_undecodable_after_ready_is_4002(server: ServerHandle, ana: Accoun
     async with connected(server.ws_url, f"Bearer {ana.token}") as gw:
         await gw.send("{nope")
         code, frames = await gw.closed()
-        assert code == 4002 and OP7 not in frames
+        assert code == 4002
+        assert OP7 not in frames
 
 
 async def test_unknown_and_server_only_opcodes_are_4001(server: ServerHandle, ana: Account) -> None:
@@ -72,13 +73,14 @@ async def test_identify_or_resume_twice_is_4005(server: ServerHandle, ana: Accou
 
 
 async def test_malformed_identify_is_op7_then_4002(server: ServerHandle) -> None:
-    for data in (
+    cases: list[object] = [
         None,
         "x",
         {"token": 5, "intents": []},
         {"intents": []},
         {"token": "Bot x", "presence": 3},
-    ):
+    ]
+    for data in cases:
         async with connect(server.ws_url) as gw:
             await gw.send({"op": 2, "data": data})
             assert await gw.closed() == (4002, [OP7]), data

@@ -32,6 +32,7 @@ async def test_restricted_bots_cannot_ask_for_privileged_intents(
             {"op": 2, "data": {"token": f"Bot {seed['bot']['token']}", "intents": ["members"]}}
         )
         code, frames = await gw.closed()
-        assert code == 4014 and frames == [{"op": 7, "data": {"resumable": False}}]
+        assert code == 4014
+        assert frames == [{"op": 7, "data": {"resumable": False}}]
     async with connect(server.ws_url) as gw:
         assert (await gw.identify(f"Bot {seed['bot']['token']}", ["messages"]))["type"] == "ready"

@@ -50,7 +50,8 @@ async def test_space_events_reach_members_with_the_intent_only(
     ):
         server.ctx.publish(msg(space["id"], channel, "hello"))
         frame = await owner.recv_event("message.create")
-        assert frame["data"]["content"] == "hello" and frame["seq"] == owner.last_seq
+        assert frame["data"]["content"] == "hello"
+        assert frame["seq"] == owner.last_seq
         await no_messages.expect_silence(0.3, ignore=("presence.update",))
         await outsider.expect_silence(0.1, ignore=("presence.update",))
 
@@ -98,11 +99,13 @@ async def test_joining_after_identify_starts_delivery_and_leaving_stops_it(
     space = await create_space(server, ana.id, "s")
     channel = space["channels"][0]
     async with connected(server.ws_url, f"Bearer {bob.token}", ALL_INTENTS) as gw:
-        assert gw.ready is not None and space["id"] not in gw.ready["spaces"]
+        assert gw.ready is not None
+        assert space["id"] not in gw.ready["spaces"]
         server.ctx.publish(msg(space["id"], channel, "before"))
         await join_space(server, space["id"], bob.id)
         joined = await gw.recv_event("member.join")
-        assert joined["data"]["user_id"] == bob.id and joined["data"]["space_id"] == space["id"]
+        assert joined["data"]["user_id"] == bob.id
+        assert joined["data"]["space_id"] == space["id"]
         server.ctx.publish(msg(space["id"], channel, "after"))
         assert (await gw.recv_event("message.create"))["data"]["content"] == "after"
         await remove_member(server, space["id"], bob.id)
@@ -190,7 +193,8 @@ async def test_logout_closes_that_tokens_sessions(
     ):
         assert (await client.post("/api/v1/auth/logout", headers=ana.headers)).status_code == 200
         code, frames = await doomed.closed()
-        assert code == 4004 and frames[-1] == {"op": 7, "data": {"resumable": False}}
+        assert code == 4004
+        assert frames[-1] == {"op": 7, "data": {"resumable": False}}
         await kept.send({"op": 1})
         assert await kept.recv_until(lambda f: f.get("op") == 4) == {"op": 4}
     async with connect(server.ws_url) as gw:
@@ -252,7 +256,8 @@ async def test_message_create_over_rest_reaches_members(
         )
         assert response.status_code == 200, response.text
         frame = await gw.recv_event("message.create", timeout_s=10)
-        assert frame["data"]["content"] == "over rest" and frame["data"]["channel_id"] == channel
+        assert frame["data"]["content"] == "over rest"
+        assert frame["data"]["channel_id"] == channel
 
 
 async def test_two_hundred_clients_get_every_event_once_in_order(

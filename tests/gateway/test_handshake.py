@@ -4,10 +4,9 @@ answers of /ws (1)."""
 from __future__ import annotations
 
 import httpx
-import trio
 
 from accord.gateway.fanout import Gateway
-from tests.gateway.client import connect, connected
+from tests.gateway.client import connect, connected, eventually
 from tests.support import ServerHandle, register
 
 
@@ -18,12 +17,16 @@ async def test_hello_identify_ready_and_heartbeat(
     async with connect(server.ws_url) as gw:
         assert gw.hello == {"op": 5, "data": {"heartbeat_interval": 45000}}
         ready = await gw.identify(f"Bearer {ana.token}")
-        assert ready["op"] == 0 and ready["seq"] == 1
+        assert ready["op"] == 0
+        assert ready["seq"] == 1
         data = ready["data"]
         assert data["user_id"] == ana.id
-        assert data["user"]["id"] == ana.id and data["user"]["username"] == "ana"
-        assert isinstance(data["session_id"], str) and data["session_id"].isdigit()
-        assert all(isinstance(s, str) for s in data["spaces"]) and len(data["spaces"]) == 1
+        assert data["user"]["id"] == ana.id
+        assert data["user"]["username"] == "ana"
+        assert isinstance(data["session_id"], str)
+        assert data["session_id"].isdigit()
+        assert all(isinstance(s, str) for s in data["spaces"])
+        assert len(data["spaces"]) == 1
         await gw.send({"op": 1, "data": 1})
         assert await gw.recv_until(lambda f: f.get("type") != "presence.update") == {"op": 4}
         await gw.ws.aclose(1000)
@@ -45,7 +48,8 @@ async def test_owner_sees_its_own_space_in_ready(
 ) -> None:
     seed = (await client.post("/test/seed")).json()["data"]
     async with connected(server.ws_url, f"Bearer {seed['user']['token']}") as gw:
-        assert gw.ready is not None and seed["space"]["id"] in gw.ready["spaces"]
+        assert gw.ready is not None
+        assert seed["space"]["id"] in gw.ready["spaces"]
 
 
 async def test_bad_credentials_get_op7_then_4004(
@@ -72,7 +76,8 @@ async def test_expired_token_cannot_identify(
     async with connect(server.ws_url) as gw:
         await gw.send({"op": 2, "data": {"token": f"Bearer {token}", "intents": []}})
         code, frames = await gw.closed()
-        assert frames == [{"op": 7, "data": {"resumable": False}}] and code == 4004
+        assert frames == [{"op": 7, "data": {"resumable": False}}]
+        assert code == 4004
 
 
 async def test_heartbeat_before_identify_is_acknowledged(server: ServerHandle) -> None:
@@ -84,9 +89,7 @@ async def test_heartbeat_before_identify_is_acknowledged(server: ServerHandle) -
 async def test_client_close_after_hello(server: ServerHandle) -> None:
     async with connect(server.ws_url) as gw:
         await gw.ws.aclose(1000)
-    with trio.fail_after(5):
-        while server.ctx.get(Gateway).stats()["connections"]:
-            await trio.sleep(0.01)
+    await eventually(lambda: server.ctx.get(Gateway).stats()["connections"] == 0)
 
 
 async def test_plain_http_on_ws_is_refused(server: ServerHandle, client: httpx.AsyncClient) -> None:

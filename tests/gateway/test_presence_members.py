@@ -46,11 +46,9 @@ async def test_online_on_first_session_offline_after_the_last(
             await watcher.expect_silence(0.3)
             await first.ws.aclose(1000)
         offline = await presence_of(watcher, ana.id)
-        assert (
-            offline["status"] == "offline"
-            and offline["client_status"] == {}
-            and offline["activities"] == []
-        )
+        assert offline["status"] == "offline"
+        assert offline["client_status"] == {}
+        assert offline["activities"] == []
 
 
 async def test_a_dropped_last_session_goes_offline_when_its_window_ends(
@@ -80,8 +78,10 @@ async def test_op8_updates_and_broadcasts_presence(
             {"op": 8, "data": {"status": "dnd", "activity": {"name": "chess", "type": "playing"}}}
         )
         dnd = await presence_of(watcher, ana.id)
-        assert dnd["status"] == "dnd" and dnd["client_status"] == {"desktop": "dnd"}
-        assert dnd["activities"][0]["name"] == "chess" and dnd["activities"][0]["type"] == "playing"
+        assert dnd["status"] == "dnd"
+        assert dnd["client_status"] == {"desktop": "dnd"}
+        assert dnd["activities"][0]["name"] == "chess"
+        assert dnd["activities"][0]["type"] == "playing"
         for requested, published in (
             ("invisible", "offline"),
             ("offline", None),
@@ -103,12 +103,14 @@ async def test_presence_reaches_each_space_mate_once(
     ana, bob = await register(client, "ana"), await register(client, "bob")
     second = await create_space(server, ana.id, "second")
     await join_space(server, second["id"], bob.id)
-    async with connected(server.ws_url, f"Bearer {bob.token}", ["presences"]) as watcher:
-        async with connected(server.ws_url, f"Bearer {ana.token}", []) as gw:
-            await presence_of(watcher, ana.id)
-            await gw.send({"op": 8, "data": {"status": "idle"}})
-            assert (await presence_of(watcher, ana.id))["status"] == "idle"
-            await watcher.expect_silence(0.3)
+    async with (
+        connected(server.ws_url, f"Bearer {bob.token}", ["presences"]) as watcher,
+        connected(server.ws_url, f"Bearer {ana.token}", []) as gw,
+    ):
+        await presence_of(watcher, ana.id)
+        await gw.send({"op": 8, "data": {"status": "idle"}})
+        assert (await presence_of(watcher, ana.id))["status"] == "idle"
+        await watcher.expect_silence(0.3)
 
 
 async def test_request_members_chunks(server: ServerHandle, client: httpx.AsyncClient) -> None:
@@ -134,18 +136,19 @@ async def test_request_members_chunks(server: ServerHandle, client: httpx.AsyncC
             [ana.id] + [o.id for o in others]
         )
         member = next(m for m in data["members"] if m["user_id"] == others[0].id)
-        assert member["user"]["username"] == "member0" and member["space_id"] == space["id"]
+        assert member["user"]["username"] == "member0"
+        assert member["space_id"] == space["id"]
         assert data["not_found"] == []
 
         await gw.send({"op": 10, "data": {"space_id": space["id"], "query": "member", "limit": 2}})
         data = (await gw.recv_event("member.chunk"))["data"]
-        assert len(data["members"]) == 2 and all(
-            m["user"]["username"].startswith("member") for m in data["members"]
-        )
+        assert len(data["members"]) == 2
+        assert all(m["user"]["username"].startswith("member") for m in data["members"])
 
         await gw.send({"op": 10, "data": {"space_id": space["id"], "user_ids": [ana.id, "123"]}})
         data = (await gw.recv_event("member.chunk"))["data"]
-        assert [m["user_id"] for m in data["members"]] == [ana.id] and data["not_found"] == ["123"]
+        assert [m["user_id"] for m in data["members"]] == [ana.id]
+        assert data["not_found"] == ["123"]
 
         await gw.send({"op": 10, "data": {"space_id": "999", "limit": 0}})  # not a member: ignored
         await gw.expect_silence(0.3)

@@ -9,10 +9,10 @@ import pytest
 import trio
 
 from accord.gateway.fanout import Gateway
-from tests.gateway.client import GatewayClient, connect, connected
+from tests.gateway.client import GatewayClient, connect, connected, eventually
 from tests.gateway.state import create_space
 from tests.gateway.test_fanout import msg
-from tests.support import Account, ServerHandle, register
+from tests.support import ServerHandle, register
 
 OP7 = {"op": 7, "data": {"resumable": False}}
 
@@ -27,9 +27,7 @@ async def drop(gw: GatewayClient, code: int = 4000) -> None:
 
 
 async def wait_parked(server: ServerHandle, count: int = 1) -> None:
-    with trio.fail_after(5):
-        while server.ctx.get(Gateway).stats()["parked"] < count:
-            await trio.sleep(0.01)
+    await eventually(lambda: server.ctx.get(Gateway).stats()["parked"] >= count)
 
 
 async def test_resume_replays_missed_events_in_order(
@@ -79,7 +77,8 @@ async def test_resume_with_current_seq_replays_nothing(
             {"op": 3, "data": {"token": f"Bearer {ana.token}", "session_id": session_id, "seq": 1}}
         )
         resumed = await second.recv()
-        assert resumed["type"] == "resumed" and resumed["data"]["replayed"] == 0
+        assert resumed["type"] == "resumed"
+        assert resumed["data"]["replayed"] == 0
 
 
 async def test_clean_close_ends_the_session(
@@ -90,9 +89,8 @@ async def test_clean_close_ends_the_session(
         async with connected(server.ws_url, f"Bearer {ana.token}") as first:
             session_id = first.session_id
             await drop(first, code)
-        with trio.fail_after(5):
-            while session_id in server.ctx.get(Gateway).sessions:
-                await trio.sleep(0.01)
+        gone = session_id
+        await eventually(lambda: gone not in server.ctx.get(Gateway).sessions)  # noqa: B023 - awaited at once
         async with connect(server.ws_url) as second:
             await second.send(
                 {
@@ -161,9 +159,7 @@ async def test_a_seq_never_issued_or_no_longer_buffered_is_refused(
     for i in range(300):
         server.ctx.publish(msg(space["id"], space["channels"][0], str(i)))
     parked = server.ctx.get(Gateway).sessions[session_id]
-    with trio.fail_after(5):
-        while parked.outbox.seq < 301:  # the dispatcher has taken every event
-            await trio.sleep(0.01)
+    await eventually(lambda: parked.outbox.seq >= 301)  # the dispatcher took every event
     async with connect(server.ws_url) as fourth:
         await fourth.send(
             {"op": 3, "data": {"token": f"Bearer {ana.token}", "session_id": session_id, "seq": 1}}
@@ -175,21 +171,23 @@ async def test_resume_takes_over_a_socket_that_is_still_open(
     server: ServerHandle, client: httpx.AsyncClient
 ) -> None:
     ana = await register(client, "ana")
-    async with connected(server.ws_url, f"Bearer {ana.token}") as old:
-        async with connect(server.ws_url) as new:
-            await new.send(
-                {
-                    "op": 3,
-                    "data": {
-                        "token": f"Bearer {ana.token}",
-                        "session_id": old.session_id,
-                        "seq": 1,
-                    },
-                }
-            )
-            assert (await new.recv_event("resumed"))["data"]["session_id"] == old.session_id
-            code, _ = await old.closed()
-            assert code == 4000
+    async with (
+        connected(server.ws_url, f"Bearer {ana.token}") as old,
+        connect(server.ws_url) as new,
+    ):
+        await new.send(
+            {
+                "op": 3,
+                "data": {
+                    "token": f"Bearer {ana.token}",
+                    "session_id": old.session_id,
+                    "seq": 1,
+                },
+            }
+        )
+        assert (await new.recv_event("resumed"))["data"]["session_id"] == old.session_id
+        code, _ = await old.closed()
+        assert code == 4000
 
 
 async def test_slow_consumer_is_closed_4000_and_resumes(

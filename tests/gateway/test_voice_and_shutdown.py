@@ -131,5 +131,6 @@ async def test_shutdown_sends_reconnect_then_1001(
     ):
         server.shutdown.set()
         code, frames = await gw.closed()
-        assert code == 1001 and frames[-1] == {"op": 6}
+        assert code == 1001
+        assert frames[-1] == {"op": 6}
         assert await unidentified.closed() == (1001, [{"op": 6}])
