@@ -20,7 +20,7 @@ $(EXT_STAMP): $(STAMP) accord/media/_forward.pyx
 
 run: $(EXT_STAMP)
 	mkdir -p data
-	$(VENV)/bin/accord
+	$(VENV)/bin/python -u -m accord
 
 test: $(EXT_STAMP)
 	$(VENV)/bin/pytest -q

@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _add_extra_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Commands that live with their subsystem (e.g. `accord voice-client`)."""
     try:
-        from accord.client.cli import add_commands  # type: ignore[import-not-found, unused-ignore]
+        from accord.client.cli import add_commands
     except ImportError:
         return
     add_commands(sub)
@@ -116,9 +116,15 @@ def _banner(settings: Settings) -> None:
 def _serve(settings: Settings) -> int:
     _banner(settings)
     if settings.mode == "sfu":
-        from accord.sfu.node import run_node  # type: ignore[import-not-found, unused-ignore]
+        from accord.sfu.media_plane import MediaPlane
+        from accord.sfu.node import run_node
 
-        return int(trio.run(run_node, settings))
+        try:
+            media = MediaPlane(settings)
+        except OSError as exc:
+            print(f"accord: cannot open the media UDP port: {exc}", file=sys.stderr)
+            return 1
+        return int(trio.run(partial(run_node, settings, [media])))
     return trio.run(_serve_main, settings)
 
 

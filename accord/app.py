@@ -36,6 +36,7 @@ from accord.services.auth import AuthService
 from accord.services.bootstrap import BootstrapService
 from accord.services.context import Context
 from accord.storage.db import Database
+from accord.voice.service import VoiceService
 
 log = logging.getLogger("accord")
 
@@ -43,12 +44,14 @@ BackgroundTask = Callable[..., Awaitable[None]]
 
 
 def build_context(settings: Settings) -> Context:
-    return Context(
+    ctx = Context(
         settings=settings,
         db=Database(settings.database_path),
         bus=EventBus(),
         ids=SnowflakeGenerator(settings.worker_id),
     )
+    ctx.voice = ctx.get(VoiceService)
+    return ctx
 
 
 def create_app(ctx: Context) -> QuartTrio:

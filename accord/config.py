@@ -48,6 +48,7 @@ class SfuSettings:
     public_ip: str | None
     workers: int
     control_url: str | None
+    signal_heartbeat_ms: int = 5000
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -135,6 +136,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             o.strip() for o in env.text("ACCORD_CORS_ORIGINS", "*").split(",") if o.strip()
         )
         or ("*",),
+        rate_limit=_rate(env, "ACCORD_RATE_LIMIT", "70/min"),
         auth_ip_rate=_rate(env, "ACCORD_AUTH_IP_RATE", "10/min+5"),
         token_ttl_days=env.integer("ACCORD_TOKEN_TTL_DAYS", 30, minimum=1, maximum=3650),
         default_space=env.optional("ACCORD_DEFAULT_SPACE"),
@@ -210,6 +212,9 @@ def _load_sfu(env: _Env) -> SfuSettings:
         public_ip=public_ip,
         workers=env.integer("ACCORD_SFU_WORKERS", 1, minimum=1, maximum=64),
         control_url=env.url("ACCORD_SFU_CONTROL_URL", ("http", "https")),
+        signal_heartbeat_ms=env.integer(
+            "ACCORD_SFU_SIGNAL_HEARTBEAT_MS", 5000, minimum=100, maximum=120_000
+        ),
     )
 
 

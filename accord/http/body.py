@@ -97,6 +97,12 @@ class Body:
             raise ShapeError("expected a string", field=self._name(name))
         return value
 
+    def required_text(self, name: str) -> str:
+        """A string field that must be present (422 when missing or not a string)."""
+        value = self.text(name, required=True)
+        assert value is not None
+        return value
+
     def integer(self, name: str, *, required: bool = False) -> int | None:
         value = self._get(name, required)
         if value is _MISSING:

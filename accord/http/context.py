@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+from urllib.parse import unquote
 
 from quart import current_app, g, request
 
 from accord.auth.principal import NodePrincipal, Principal
-from accord.errors import ForbiddenError, NotFoundError, UnauthorizedError
+from accord.errors import ForbiddenError, NotFoundError, UnauthorizedError, ValidationError
 from accord.ids import parse_id
 from accord.services.context import Context
 
@@ -73,3 +74,41 @@ def _in(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Netw
     except ValueError:
         return False
     return any(ip in network for network in networks)
+
+
+def query_int(name: str, default: int | None = None) -> int | None:
+    """An integer query parameter; 400 naming it when it is not one."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw, 10)
+    except ValueError:
+        raise ValidationError("must be an integer", field=name) from None
+
+
+def query_id(name: str) -> int | None:
+    """An id query parameter (`before=`, `user_id=`); 400 when malformed."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    value = parse_id(raw)
+    if value is None:
+        raise ValidationError("must be an id", field=name)
+    return value
+
+
+AUDIT_REASON_MAX = 512
+
+
+def audit_reason() -> str | None:
+    """The `X-Audit-Log-Reason` header (percent-decoded), for the audit log entry."""
+    raw = request.headers.get("X-Audit-Log-Reason")
+    if not raw:
+        return None
+    reason = unquote(raw).strip()
+    if len(reason) > AUDIT_REASON_MAX:
+        raise ValidationError(
+            f"must be at most {AUDIT_REASON_MAX} characters", field="X-Audit-Log-Reason"
+        )
+    return reason or None

@@ -29,7 +29,16 @@ from accord.services.auth import AuthService
 access_log = logging.getLogger("accord.http.access")
 
 _API_PREFIX = "/api/v1/"
-_AUTH_PATHS = frozenset({"/api/v1/auth/register", "/api/v1/auth/login"})
+_AUTH_PATHS = frozenset({"/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/auth/login/mfa"})
+# Password checks by a signed-in user are limited per IP like logins, even in test mode.
+_PASSWORD_PATHS = frozenset(
+    {
+        "/api/v1/auth/password",
+        "/api/v1/auth/change-password",
+        "/api/v1/auth/2fa/disable",
+        "/api/v1/auth/2fa/backup-codes",
+    }
+)
 # Path segments that carry secrets are never logged (OPERATIONS.md 5).
 _REDACT = (
     (re.compile(r"(/interactions/[^/]+/)[^/]+"), r"\1[redacted]"),
@@ -135,7 +144,7 @@ def _take_tokens(limits: RateLimits, test_mode: bool) -> Response | None:
     else:
         decision = limits.api.take(f"ip:{client_ip()}", now)
     g.rate_decision = decision
-    if decision.allowed and is_auth_path:
+    if decision.allowed and (is_auth_path or request.path in _PASSWORD_PATHS):
         auth_decision = limits.auth_ip.take(f"ip:{client_ip()}", now)
         if not auth_decision.allowed:
             decision = auth_decision

@@ -18,13 +18,14 @@ import trio
 from accord.auth.passwords import hash_password, verify_password
 from accord.auth.principal import NodePrincipal, Principal, split_authorization
 from accord.auth.tokens import hash_token, new_token
-from accord.errors import ConflictError, UnauthorizedError, ValidationError
+from accord.errors import ConflictError, ForbiddenError, UnauthorizedError, ValidationError
 from accord.events.types import SessionControl
 from accord.models.members import Member
 from accord.models.spaces import Space
 from accord.models.users import User
 from accord.services.context import Context, Service
 from accord.services.members import member_joined
+from accord.services.mfa import MfaRequiredError, MfaService
 from accord.storage import members as member_store
 from accord.storage import spaces as space_store
 from accord.storage import users as user_store
@@ -33,6 +34,7 @@ from accord.times import now_ts, ts_after
 log = logging.getLogger("accord.auth")
 
 _CACHE_TTL_S = 30.0
+_TICKET_TTL_S = 300.0
 _CACHE_MAX = 50_000
 
 
@@ -78,6 +80,8 @@ class AuthService(Service):
         super().__init__(ctx)
         # token hash -> (principal, expires_at or None, cached at)
         self._cache: dict[str, tuple[Principal, str | None, float]] = {}
+        # MFA login ticket -> (user id, expires at monotonic)
+        self._tickets: dict[str, tuple[int, float]] = {}
 
     # -- passwords -------------------------------------------------------------------------
 
@@ -132,14 +136,65 @@ class AuthService(Service):
         log.info("registered user %s (%s)%s", user.id, user.username, " as admin" * user.is_admin)
         return Session(user=user, token=token)
 
-    async def login(self, username: str, password: str) -> Session:
+    async def login(self, username: str, password: str, code: str | None = None) -> Session:
+        """Check the password (and the second factor when enabled) and issue a token.
+
+        Without a valid `code` for a user with two-factor auth, raises MfaRequiredError whose
+        ticket lets `login_with_ticket` finish without sending the password again.
+        """
         record = await self.db.read(user_store.get_login_record, username)
         user, stored = record if record else (None, None)
         can_login = user is not None and not user.bot and not user.deleted
         ok = await self.verify_password(stored if can_login else None, password)
         if not ok or user is None:
             raise UnauthorizedError("invalid credentials")
+        if user.mfa_enabled:
+            mfa = self.ctx.get(MfaService)
+            if code is None:
+                raise MfaRequiredError(self._new_ticket(user.id))
+            if not await mfa.check_login_code(user.id, code):
+                raise UnauthorizedError("invalid two-factor code")
         return Session(user=user, token=await self.issue_token(user.id))
+
+    async def login_with_ticket(self, ticket: str, code: str) -> Session:
+        entry = self._tickets.pop(ticket, None)
+        if entry is None or entry[1] < time.monotonic():
+            raise UnauthorizedError("login ticket expired, log in again")
+        user_id = entry[0]
+        if not await self.ctx.get(MfaService).check_login_code(user_id, code):
+            self._tickets[ticket] = entry  # a wrong code may be retried until the ticket expires
+            raise UnauthorizedError("invalid two-factor code")
+        user = await self.db.read(user_store.get_user, user_id)
+        if user is None or user.deleted:
+            raise UnauthorizedError("invalid credentials")
+        return Session(user=user, token=await self.issue_token(user.id))
+
+    def _new_ticket(self, user_id: int) -> str:
+        now = time.monotonic()
+        if len(self._tickets) > 10_000:
+            self._tickets = {k: v for k, v in self._tickets.items() if v[1] > now}
+        ticket = new_token()
+        self._tickets[ticket] = (user_id, now + _TICKET_TTL_S)
+        return ticket
+
+    async def check_password(self, user_id: int, password: str) -> bool:
+        stored = await self.db.read(user_store.get_password_hash, user_id)
+        return await self.verify_password(stored, password)
+
+    async def change_password(self, principal: Principal, current: str, new: str) -> None:
+        """Set a new password; every other token of the user is revoked (sessions closed)."""
+        validate_password(new, field="new_password")
+        if principal.kind != "bearer":
+            raise ForbiddenError("bots have no password")
+        if not await self.check_password(principal.user_id, current):
+            raise ForbiddenError("current password is incorrect")
+        new_hash = await self.hash_password(new)
+
+        def write(conn: sqlite3.Connection) -> list[str]:
+            user_store.update_user(conn, principal.user_id, {"password_hash": new_hash}, now_ts())
+            return user_store.delete_user_tokens(conn, principal.user_id, principal.token_hash)
+
+        self.forget_tokens(await self.db.write(write))
 
     async def issue_token(self, user_id: int, *, expires_at: str | None = None) -> str:
         token = new_token()

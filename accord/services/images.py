@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import hashlib
 import io
 import re
 
@@ -69,10 +70,19 @@ class StoredImage:
     animated: bool
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class PreparedImage:
+    """A validated, re-encoded image not yet written: `save_prepared` stores it."""
+
+    stored: StoredImage
+    png: bytes
+    gif: bytes | None
+
+
 def _render(
-    data: bytes, *, field: str, max_dimension: int
+    data: bytes, *, field: str, max_dimension: int, fit: int | None = None
 ) -> tuple[bytes, bytes | None]:
-    """PNG bytes (and the GIF bytes when animated). Raises ValidationError."""
+    """PNG bytes (and the GIF bytes when animated), shrunk to fit `fit` px. ValidationError."""
     kind = sniff_image(data)
     if kind is None:
         raise ValidationError("must be a PNG, JPEG, GIF or WebP image", field=field)
@@ -87,6 +97,8 @@ def _render(
             animated = kind == "gif" and getattr(image, "n_frames", 1) > 1
             image.seek(0)
             frame = image.convert("RGBA")
+            if fit is not None and (frame.width > fit or frame.height > fit):
+                frame.thumbnail((fit, fit))
             out = io.BytesIO()
             frame.save(out, format="PNG", optimize=False)
     except ValidationError:
@@ -123,3 +135,35 @@ class ImageService(Service):
             return StoredImage(hash=key, key=key, animated=False)
 
         return await trio.to_thread.run_sync(work, limiter=self.ctx.file_limiter)
+
+    async def prepare(
+        self,
+        raw: str,
+        *,
+        field: str,
+        max_bytes: int = 8 * 1024 * 1024,
+        max_dimension: int = 4096,
+        fit: int | None = None,
+    ) -> PreparedImage:
+        """Decode, validate and re-encode an image without storing it (see `save_prepared`).
+
+        Lets a service check everything else first and write the files inside its
+        transaction, so a refused request leaves no file behind.
+        """
+        data = decode_base64_payload(raw, field=field, max_bytes=max_bytes)
+
+        def work() -> PreparedImage:
+            png, gif = _render(data, field=field, max_dimension=max_dimension, fit=fit)
+            key = hashlib.sha256(png).hexdigest()
+            animated = gif is not None
+            stored = StoredImage(hash=f"a_{key}" if animated else key, key=key, animated=animated)
+            return PreparedImage(stored, png, gif)
+
+        return await trio.to_thread.run_sync(work, limiter=self.ctx.file_limiter)
+
+    def save_prepared(self, prepared: PreparedImage, kind: str) -> StoredImage:
+        """Write a prepared image under `kind` (and `{kind}_gif`). Blocking: a worker thread."""
+        key = self.files.save(kind, prepared.png)
+        if prepared.gif is not None:
+            self.files.save_as(f"{kind}_gif", key, prepared.gif)
+        return prepared.stored

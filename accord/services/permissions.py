@@ -18,13 +18,21 @@ import dataclasses
 import sqlite3
 
 from accord.auth.principal import Principal
-from accord.errors import ForbiddenError, MissingPermissionsError, NotFoundError
+from accord.errors import (
+    ForbiddenError,
+    MissingPermissionsError,
+    NotFoundError,
+    UnauthorizedError,
+)
 from accord.models.channels import Channel
 from accord.models.spaces import Space
 from accord.permissions import (
     has_permission,
+    hierarchy_position,
+    outranks,
     resolve_base_permissions,
     resolve_channel_permissions,
+    ungrantable,
 )
 from accord.storage.permissions import (
     SpaceRoles,
@@ -36,6 +44,8 @@ from accord.storage.spaces import get_space
 from accord.times import now_ts
 
 NOT_MEMBER = "you are not a member of this space"
+MEMBER_HIERARCHY = "you cannot act on a member with an equal or higher role"
+ROLE_HIERARCHY = "you cannot manage a role at or above your highest role"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -67,6 +77,15 @@ class SpaceAccess:
         return self.roles.highest_position
 
     @property
+    def hierarchy_position(self) -> int:
+        """Rank for hierarchy checks: owner, then instance admins (D8a), then highest role."""
+        return hierarchy_position(
+            is_owner=self.is_owner,
+            is_instance_admin=self.is_instance_admin,
+            highest_role=self.highest_position,
+        )
+
+    @property
     def is_timed_out(self) -> bool:
         until = self.roles.timed_out_until
         return until is not None and until > now_ts() and not self.is_owner
@@ -88,6 +107,31 @@ class SpaceAccess:
         if self.is_timed_out:
             raise ForbiddenError("you are timed out in this space")
 
+    def require_reader(self) -> None:
+        """Reading a space: anyone when it is public, else an authenticated member (API.md
+        1.2 "optional" auth): 401 for anonymous callers, 403 for non-members."""
+        if self.space.public:
+            return
+        if self.user_id is None:
+            raise UnauthorizedError("authentication required")
+        self.require_member()
+
+    def require_outranks_member(self, target_position: int) -> None:
+        """HIERARCHY(target): the caller's rank must be strictly above the target's."""
+        if not outranks(self.hierarchy_position, target_position):
+            raise ForbiddenError(MEMBER_HIERARCHY)
+
+    def require_outranks_role(self, role_position: int) -> None:
+        """ROLE-HIERARCHY(role): the caller's rank must be strictly above the role's."""
+        if not outranks(self.hierarchy_position, role_position):
+            raise ForbiddenError(ROLE_HIERARCHY)
+
+    def require_can_grant(self, names: list[str] | tuple[str, ...] | frozenset[str]) -> None:
+        """Nobody grants a permission they lack (D7, G-02) unless they hold administrator."""
+        missing = ungrantable(self.permissions, sorted(names))
+        if missing:
+            raise MissingPermissionsError(missing[0])
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ChannelAccess:
@@ -106,6 +150,29 @@ class ChannelAccess:
         self.space_access.require_member()
         if not self.has(permission):
             raise MissingPermissionsError(permission)
+
+    @property
+    def can_view(self) -> bool:
+        return self.has("view_channel")
+
+    def require_visible(self) -> None:
+        """The channel exists for the caller: readers of the space (members, or anyone for a
+        public space) who may view it. A channel hidden from the caller is unknown (404)."""
+        self.space_access.require_reader()
+        if not self.can_view:
+            raise NotFoundError("unknown_channel")
+
+    def require_visible_member(self) -> None:
+        """Like `require_visible`, but only members (and instance admins) qualify."""
+        self.space_access.require_member()
+        if not self.can_view:
+            raise NotFoundError("unknown_channel")
+
+    def require_can_grant(self, names: list[str] | tuple[str, ...] | frozenset[str]) -> None:
+        """Overwrites may only allow or deny what the caller holds in this channel (G-05)."""
+        missing = ungrantable(self.permissions, sorted(names))
+        if missing:
+            raise MissingPermissionsError(missing[0])
 
 
 def _principal_parts(principal: Principal | None) -> tuple[int | None, bool]:
@@ -139,11 +206,13 @@ def space_access(
 
 
 def channel_permissions_in(access: SpaceAccess, channel: Channel) -> frozenset[str]:
+    """The caller's permissions in one channel of the access's space. Non-members (readers of
+    a public space) resolve as @everyone only: member overwrites never apply to them (G-06)."""
     return resolve_channel_permissions(
         access.permissions,
         everyone_role_id=access.space.everyone_role_id,
         member_role_ids=access.roles.member_role_ids,
-        user_id=access.user_id,
+        user_id=access.user_id if access.roles.is_member else None,
         overwrites=to_resolver_overwrites(channel.permission_overwrites),
     )
 

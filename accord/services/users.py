@@ -1,28 +1,75 @@
-"""The User resource: reading users and editing one's own profile (API.md 3.4)."""
+"""The User resource: reading users, one's spaces, and editing one's own profile (API.md 3.4).
+
+Avatars and banners arrive as data URIs or bare base64 and go through the ImageService
+(D17a): the user row stores the image hash, served at `/cdn/avatars/{id}/{hash}.png` and
+`/cdn/banners/{id}/{hash}.png`; null clears them. Sending back the current hash is a no-op.
+"""
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from typing import Any
 
 from accord.errors import ConflictError, NotFoundError, ValidationError
 from accord.events.types import Event
+from accord.models.spaces import Space
 from accord.models.users import User
 from accord.services.auth import validate_display_name, validate_username
-from accord.services.context import Service
+from accord.services.context import Context, Service
+from accord.services.images import ImageService, PreparedImage
 from accord.storage import members as member_store
 from accord.storage import users as user_store
+from accord.storage.spaces import SPACE_COLUMNS, space_from_row
 from accord.times import now_ts
 
 BIO_MAX = 190  # D21b
+AVATAR_FIT = 512
+BANNER_FIT = 1920
+
+
+def list_user_spaces(conn: sqlite3.Connection, user_id: int) -> list[Space]:
+    columns = ", ".join(f"s.{c.strip()}" for c in SPACE_COLUMNS.split(","))
+    rows = conn.execute(
+        f"SELECT {columns} FROM spaces s JOIN members m ON m.space_id = s.id"
+        " WHERE m.user_id = ? ORDER BY s.id",
+        (user_id,),
+    )
+    return [space_from_row(row) for row in rows]
+
+
+_CACHE_TTL_S = 5.0
+_CACHE_MAX = 20_000
 
 
 class UserService(Service):
+    """Users by id, with a short-lived cache: every change made by this process calls
+    `forget`, so the TTL only bounds staleness after out-of-process edits (the admin CLI)."""
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self._cache: dict[int, tuple[User, float]] = {}
+
     async def get_user(self, user_id: int) -> User:
+        cached = self._cache.get(user_id)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < _CACHE_TTL_S:
+            return cached[0]
         user = await self.db.read(user_store.get_user, user_id)
-        if user is None:
+        if user is None or user.deleted:
             raise NotFoundError("unknown_user")
+        if len(self._cache) >= _CACHE_MAX:
+            self._cache.clear()
+        self._cache[user_id] = (user, now)
         return user
+
+    def forget(self, user_id: int) -> None:
+        """Drop a cached user after changing it."""
+        self._cache.pop(user_id, None)
+
+    async def list_spaces(self, user_id: int) -> list[Space]:
+        """GET /users/@me/spaces: every space the user is a member of."""
+        return await self.db.read(list_user_spaces, user_id)
 
     async def update_me(self, user_id: int, changes: dict[str, Any]) -> User:
         """Apply a validated profile change and publish user.update (D12d).
@@ -45,24 +92,36 @@ class UserService(Service):
             if color is not None and not 0 <= color <= 0xFFFFFFFF:
                 raise ValidationError("must be between 0 and 4294967295", field="accent_color")
             fields["accent_color"] = color
-        for image_field in ("avatar", "banner"):
-            if image_field in changes:
-                fields[image_field] = changes[image_field]
+        current = await self.get_user(user_id)
+        images = self.ctx.get(ImageService)
+        prepared: dict[str, PreparedImage] = {}
+        for image_field, fit in (("avatar", AVATAR_FIT), ("banner", BANNER_FIT)):
+            if image_field not in changes:
+                continue
+            value = changes[image_field]
+            if value is None:
+                fields[image_field] = None
+            elif value != getattr(current, image_field):
+                prepared[image_field] = await images.prepare(value, field=image_field, fit=fit)
 
         def write(conn: sqlite3.Connection) -> tuple[User, list[int]]:
             if "username" in fields and user_store.username_taken(
                 conn, fields["username"], except_id=user_id
             ):
                 raise ConflictError("username already taken")
+            # Image files are written last, inside the transaction (nothing left on refusal).
+            for image_field, image in prepared.items():
+                fields[image_field] = images.save_prepared(image, f"{image_field}s").hash
             user_store.update_user(conn, user_id, fields, now_ts())
             user = user_store.get_user(conn, user_id)
             if user is None:
                 raise NotFoundError("unknown_user")
             return user, member_store.space_ids_of_user(conn, user_id)
 
-        if not fields:
-            return await self.get_user(user_id)
+        if not fields and not prepared:
+            return current
         user, space_ids = await self.db.write(write)
+        self.forget(user_id)
         self.ctx.publish(
             Event(
                 type="user.update",

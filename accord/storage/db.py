@@ -82,7 +82,9 @@ class Database:
         if path == ":memory:":
             # One shared in-memory database for every connection of this process.
             path = f"file:accord-mem-{id(self)}?mode=memory&cache=shared"
-            self._keepalive: sqlite3.Connection | None = sqlite3.connect(path, uri=True)
+            self._keepalive: sqlite3.Connection | None = sqlite3.connect(
+                path, uri=True, check_same_thread=False
+            )
         else:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             self._keepalive = None

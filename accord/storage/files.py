@@ -80,6 +80,12 @@ class FileStore:
         fd, name = tempfile.mkstemp(dir=directory, prefix="upload-")
         return fd, Path(name)
 
+    def remove(self, kind: str, key: str) -> None:
+        """Delete a stored file if it exists (callers check nothing references it)."""
+        path = self.path_of(kind, key)
+        if path is not None:
+            path.unlink(missing_ok=True)
+
     def read(self, kind: str, key: str) -> bytes | None:
         path = self.path_of(kind, key)
         if path is None or not path.is_file():

@@ -10,6 +10,7 @@ from typing import Any
 from accord.models.channels import Channel, PermissionOverwrite
 from accord.models.spaces import Space
 from accord.permissions import Overwrite
+from accord.permissions.hierarchy import OWNER_POSITION
 from accord.storage.spaces import CHANNEL_COLUMNS, channel_from_row, get_space
 
 
@@ -25,9 +26,6 @@ class SpaceRoles:
     role_permissions: tuple[tuple[str, ...], ...]
     highest_position: int  # owner: a very large number; non-member / no roles: 0
     timed_out_until: str | None
-
-
-OWNER_POSITION = 1 << 30
 
 
 def _names(raw: str) -> tuple[str, ...]:

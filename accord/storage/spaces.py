@@ -243,3 +243,46 @@ def create_space(
     space = get_space(conn, space_id)
     assert space is not None
     return space, [general]
+
+
+def list_public_spaces(conn: sqlite3.Connection) -> list[Space]:
+    rows = conn.execute(
+        f"SELECT {SPACE_COLUMNS} FROM spaces WHERE public = 1 ORDER BY id"
+    ).fetchall()
+    return [space_from_row(row) for row in rows]
+
+
+_UPDATABLE = frozenset(
+    {
+        "name",
+        "slug",
+        "description",
+        "icon",
+        "banner",
+        "verification_level",
+        "default_notifications",
+        "afk_channel_id",
+        "afk_timeout",
+        "system_channel_id",
+        "rules_channel_id",
+        "preferred_locale",
+        "public",
+    }
+)
+
+
+def update_space(conn: sqlite3.Connection, space_id: int, fields: dict[str, Any], now: str) -> None:
+    unknown = set(fields) - _UPDATABLE
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    assignments = "".join(f"{name} = ?, " for name in fields)
+    conn.execute(
+        f"UPDATE spaces SET {assignments}updated_at = ? WHERE id = ?",
+        (*fields.values(), now, space_id),
+    )
+
+
+def delete_space(conn: sqlite3.Connection, space_id: int) -> None:
+    """Delete a space; roles, members, channels, messages, invites, bans, emojis and the rest
+    go with it through ON DELETE CASCADE (DATA.md 3) in the caller's transaction."""
+    conn.execute("DELETE FROM spaces WHERE id = ?", (space_id,))

@@ -152,7 +152,7 @@ def delete_user_token(conn: sqlite3.Connection, token_hash: str) -> int | None:
 
 
 def delete_user_tokens(
-    conn: sqlite3.Connection, user_id: int, *, keep_hash: str | None = None
+    conn: sqlite3.Connection, user_id: int, keep_hash: str | None = None
 ) -> list[str]:
     """Delete every bearer token of a user (but `keep_hash`); returns the deleted hashes."""
     rows = conn.execute(

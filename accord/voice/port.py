@@ -2,7 +2,10 @@
 
 The gateway hands voice opcodes and session lifecycle to whatever implements `VoicePort`
 (`ctx.voice`); the voice service answers by publishing events on the bus (a
-`voice.server_update` carries `session_id` so it reaches only the joining session). When no
+`voice.server_update` carries `session_id` so it reaches only the joining session; a refused
+op 9 is answered with a session-targeted `voice.error` {op, code, message, space_id,
+channel_id}, an event type clients that do not know it ignore). Every method returns
+normally: bad payloads and refusals never raise into the gateway. When no
 voice service is wired (`ctx.voice is None`) the gateway answers as GATEWAY.md says for an
 unavailable backend.
 """
@@ -39,3 +42,8 @@ class VoicePort(Protocol):
 
     async def gateway_session_resumed(self, session: GatewayVoiceSession) -> None:
         """The session resumed within its window: keep its voice state (D24)."""
+
+    async def gateway_session_opened(self, session: GatewayVoiceSession) -> None:
+        """The session became READY. Call it so a voice state the user joined over REST is
+        not expired while the user has a live gateway session (D24); without it such a state
+        lives `ACCORD_REST_VOICE_TTL_S` unless an op 9/11 from the session claims it."""

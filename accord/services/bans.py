@@ -1,0 +1,141 @@
+"""Bans (API.md 3.11): list, read, ban, unban.
+
+Banning needs `ban_members` and HIERARCHY over the target (the owner and oneself are never
+banned); the target must be a real user (G-15). A ban ends the membership in the same
+transaction and may delete the user's recent messages in the space
+(`delete_message_seconds`, CLIENT.md 4.8). Unprivileged callers get 403 before any 404
+(CLIENT.md 4.8). Events: ban.create / ban.delete to the space and the target, member.leave
+when a member was removed, message.delete_bulk per channel for deleted messages.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from accord.auth.principal import Principal
+from accord.errors import NotFoundError
+from accord.events.types import BusItem, Event
+from accord.ids import ACCORD_EPOCH_MS
+from accord.models.bans import Ban
+from accord.models.users import User
+from accord.services.context import Service
+from accord.services.members import member_left, target_position
+from accord.services.permissions import space_access
+from accord.services.spaces import check_range, check_text
+from accord.storage import bans as ban_store
+from accord.storage import members as member_store
+from accord.storage import users as user_store
+from accord.times import now_ts
+
+REASON_MAX = 512  # D21b
+DELETE_MESSAGES_MAX_S = 7 * 24 * 3600
+
+
+def _ban_event(kind: str, data: dict[str, object], space_id: int, user_id: int) -> Event:
+    return Event(type=kind, data=data, space_id=space_id, user_ids=frozenset({user_id}))
+
+
+class BanService(Service):
+    async def list_bans(
+        self,
+        principal: Principal,
+        space_id: int,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        limit: int | None = None,
+    ) -> list[Ban]:
+        def read(conn: sqlite3.Connection) -> list[Ban]:
+            space_access(conn, space_id, principal).require("ban_members")
+            return ban_store.list_bans(conn, space_id, after=after, before=before, limit=limit)
+
+        return await self.db.read(read)
+
+    async def get_ban(self, principal: Principal, space_id: int, user_id: int) -> Ban:
+        def read(conn: sqlite3.Connection) -> Ban:
+            space_access(conn, space_id, principal).require("ban_members")
+            ban = ban_store.get_ban(conn, space_id, user_id)
+            if ban is None:
+                raise NotFoundError("ban not found")
+            return ban
+
+        return await self.db.read(read)
+
+    async def ban(
+        self,
+        principal: Principal,
+        space_id: int,
+        user_id: int,
+        *,
+        reason: str | None,
+        delete_message_seconds: int | None,
+    ) -> Ban:
+        """PUT /spaces/{id}/bans/{uid}: ban_members, HIERARCHY(target); create or replace."""
+        if reason is not None:
+            reason = check_text(reason.strip(), "reason", REASON_MAX) or None
+        if delete_message_seconds is not None:
+            check_range(delete_message_seconds, "delete_message_seconds", 0, DELETE_MESSAGES_MAX_S)
+
+        def write(
+            conn: sqlite3.Connection,
+        ) -> tuple[Ban, User | None, dict[int, list[int]]]:
+            access = space_access(conn, space_id, principal)
+            access.require("ban_members")
+            user = user_store.get_user(conn, user_id)
+            if user is None:
+                raise NotFoundError("unknown_user")
+            access.require_outranks_member(target_position(conn, access, user_id))
+            was_member = member_store.remove_member(conn, space_id, user_id)
+            ban = ban_store.put_ban(
+                conn,
+                space_id=space_id,
+                user_id=user_id,
+                reason=reason,
+                banned_by=principal.user_id,
+                now=now_ts(),
+            )
+            deleted: dict[int, list[int]] = {}
+            if delete_message_seconds:
+                since_ms = int(time.time() * 1000) - delete_message_seconds * 1000
+                min_id = max(0, since_ms - ACCORD_EPOCH_MS) << 22
+                deleted = ban_store.delete_messages_since(conn, space_id, user_id, min_id)
+            return ban, user if was_member else None, deleted
+
+        ban, removed, deleted = await self.db.write(write)
+        items: list[BusItem] = []
+        if removed is not None:
+            items += member_left(space_id, removed, user_id)
+        items.append(_ban_event("ban.create", ban.to_wire(), space_id, user_id))
+        for channel_id, ids in deleted.items():
+            items.append(
+                Event(
+                    type="message.delete_bulk",
+                    data={
+                        "ids": [str(i) for i in ids],
+                        "channel_id": str(channel_id),
+                        "space_id": str(space_id),
+                    },
+                    space_id=space_id,
+                    channel_id=channel_id,
+                )
+            )
+        self.ctx.publish(*items)
+        return ban
+
+    async def unban(self, principal: Principal, space_id: int, user_id: int) -> None:
+        """DELETE /spaces/{id}/bans/{uid}: ban_members (403 wins over 404); idempotent."""
+
+        def write(conn: sqlite3.Connection) -> bool:
+            space_access(conn, space_id, principal).require("ban_members")
+            return ban_store.delete_ban(conn, space_id, user_id)
+
+        if await self.db.write(write):
+            self.ctx.publish(
+                _ban_event(
+                    "ban.delete",
+                    {"space_id": str(space_id), "user_id": str(user_id)},
+                    space_id,
+                    user_id,
+                )
+            )

@@ -1,0 +1,240 @@
+"""The Role resource: list, create, update, reorder, delete (API.md 3.10).
+
+Hardening of SEED-GAPS G-02/G-03/G-04: permission names are validated; nobody grants a
+permission they lack (unless administrator or owner); every role touched, and every position a
+role is moved to, must be strictly below the caller's highest role; @everyone (id = space id)
+never moves from 0 and nothing else goes there; ids are looked up in the path space only;
+reorders renumber densely in one transaction. At most 250 roles per space (D23).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from accord.auth.principal import Principal
+from accord.errors import ForbiddenError, NotFoundError, ValidationError
+from accord.events.types import BusItem, Event, SessionControl
+from accord.models.channels import Channel
+from accord.models.roles import Role
+from accord.permissions import reorder_positions, unknown_permissions
+from accord.services.context import Service
+from accord.services.permissions import SpaceAccess, space_access
+from accord.services.spaces import check_range, check_text, clean_name
+from accord.storage import channels as channel_store
+from accord.storage import roles as role_store
+from accord.times import now_ts
+
+ROLES_PER_SPACE = 250  # D23
+COLOR_MAX = 0xFFFFFF
+ICON_MAX = 1024
+
+
+def check_permission_names(names: list[str], field: str = "permissions") -> list[str]:
+    """The names, deduplicated in order; 400 on the first unknown one (DATA.md 9.2)."""
+    unknown = unknown_permissions(names)
+    if unknown:
+        raise ValidationError(f"unknown permission: {unknown[0]}", field=field)
+    return list(dict.fromkeys(names))
+
+
+def role_event(kind: str, role: Role) -> Event:
+    """role.create / role.update: the Role flat plus space_id (D-ev)."""
+    return Event(type=kind, data=role.to_wire(space_id=str(role.space_id)), space_id=role.space_id)
+
+
+def _channel_updates(channels: list[Channel]) -> list[BusItem]:
+    return [
+        Event(type="channel.update", data=c.to_wire(), space_id=c.space_id, channel_id=c.id)
+        for c in channels
+    ]
+
+
+class RoleService(Service):
+    async def list_roles(self, principal: Principal, space_id: int) -> list[Role]:
+        def read(conn: sqlite3.Connection) -> list[Role]:
+            space_access(conn, space_id, principal).require_member()
+            return role_store.list_roles(conn, space_id)
+
+        return await self.db.read(read)
+
+    async def create_role(
+        self,
+        principal: Principal,
+        space_id: int,
+        *,
+        name: str,
+        color: int | None,
+        hoist: bool | None,
+        permissions: list[str] | None,
+        mentionable: bool | None,
+    ) -> Role:
+        """POST /spaces/{id}/roles: manage_roles; placed above every role (G-40)."""
+        name = clean_name(name)
+        color = check_range(color or 0, "color", 0, COLOR_MAX)
+        names = check_permission_names(permissions or [])
+
+        def write(conn: sqlite3.Connection) -> Role:
+            access = space_access(conn, space_id, principal)
+            access.require("manage_roles")
+            access.require_can_grant(names)
+            if role_store.count_roles(conn, space_id) >= ROLES_PER_SPACE:
+                raise ValidationError(
+                    f"a space can have at most {ROLES_PER_SPACE} roles", field="name"
+                )
+            return role_store.create_role(
+                conn,
+                role_id=self.ctx.new_id(),
+                space_id=space_id,
+                name=name,
+                permissions=names,
+                color=color,
+                hoist=bool(hoist),
+                mentionable=bool(mentionable),
+                now=now_ts(),
+            )
+
+        role = await self.db.write(write)
+        self.ctx.publish(
+            role_event("role.create", role),
+            SessionControl(kind="permissions_changed", space_id=space_id),
+        )
+        return role
+
+    async def update_role(
+        self, principal: Principal, space_id: int, role_id: int, changes: dict[str, Any]
+    ) -> Role:
+        """PATCH /spaces/{id}/roles/{rid}: manage_roles and ROLE-HIERARCHY(role). `changes`
+        holds the fields sent (None for icon clears it)."""
+        fields: dict[str, Any] = {}
+        if changes.get("name") is not None:
+            fields["name"] = clean_name(changes["name"])
+        if changes.get("color") is not None:
+            fields["color"] = check_range(changes["color"], "color", 0, COLOR_MAX)
+        for flag in ("hoist", "mentionable"):
+            if changes.get(flag) is not None:
+                fields[flag] = bool(changes[flag])
+        if "icon" in changes:
+            icon = changes["icon"]
+            fields["icon"] = None if icon is None else check_text(icon, "icon", ICON_MAX)
+        if changes.get("permissions") is not None:
+            fields["permissions"] = check_permission_names(changes["permissions"])
+        position: int | None = changes.get("position")
+
+        def write(conn: sqlite3.Connection) -> list[Role]:
+            access = space_access(conn, space_id, principal)
+            access.require("manage_roles")
+            role = role_store.get_role(conn, space_id, role_id)
+            if role is None:
+                raise NotFoundError("unknown_role")
+            access.require_outranks_role(role.position)
+            if role.is_everyone and "name" in fields and fields["name"] != role.name:
+                raise ValidationError("the @everyone role cannot be renamed", field="name")
+            if "permissions" in fields:
+                access.require_can_grant(
+                    frozenset(fields["permissions"]) - frozenset(role.permissions)
+                )
+            now = now_ts()
+            role_store.update_role(conn, role_id, fields, now)
+            moved: set[int] = set()
+            if position is not None and position != role.position:
+                moved = _apply_positions(conn, access, {role_id: position}, now)
+            updated = {r.id: r for r in role_store.list_roles(conn, space_id)}
+            changed = [updated[role_id]] if fields or role_id in moved else []
+            return changed + [updated[i] for i in sorted(moved - {role_id})]
+
+        changed = await self.db.write(write)
+        if not changed:
+            return await self._get(principal, space_id, role_id)
+        self.ctx.publish(
+            *(role_event("role.update", r) for r in changed),
+            SessionControl(kind="permissions_changed", space_id=space_id),
+        )
+        return changed[0]
+
+    async def _get(self, principal: Principal, space_id: int, role_id: int) -> Role:
+        def read(conn: sqlite3.Connection) -> Role:
+            space_access(conn, space_id, principal).require_member()
+            role = role_store.get_role(conn, space_id, role_id)
+            if role is None:
+                raise NotFoundError("unknown_role")
+            return role
+
+        return await self.db.read(read)
+
+    async def reorder(
+        self, principal: Principal, space_id: int, requested: list[tuple[int, int]]
+    ) -> list[Role]:
+        """PATCH /spaces/{id}/roles: [{id, position}] applied atomically and renumbered."""
+        wanted: dict[int, int] = {}
+        for role_id, position in requested:
+            if role_id in wanted:
+                raise ValidationError("a role is listed twice", field="id")
+            wanted[role_id] = position
+
+        def write(conn: sqlite3.Connection) -> tuple[list[Role], list[Role]]:
+            access = space_access(conn, space_id, principal)
+            access.require("manage_roles")
+            moved = _apply_positions(conn, access, wanted, now_ts()) if wanted else set()
+            roles = role_store.list_roles(conn, space_id)
+            return roles, [r for r in roles if r.id in moved]
+
+        roles, moved = await self.db.write(write)
+        if moved:
+            self.ctx.publish(
+                *(role_event("role.update", r) for r in moved),
+                SessionControl(kind="permissions_changed", space_id=space_id),
+            )
+        return roles
+
+    async def delete_role(self, principal: Principal, space_id: int, role_id: int) -> None:
+        """DELETE /spaces/{id}/roles/{rid}: manage_roles, not @everyone, ROLE-HIERARCHY."""
+
+        def write(conn: sqlite3.Connection) -> list[Channel]:
+            access = space_access(conn, space_id, principal)
+            access.require("manage_roles")
+            role = role_store.get_role(conn, space_id, role_id)
+            if role is None:
+                raise NotFoundError("unknown_role")
+            if role.is_everyone:
+                raise ForbiddenError("cannot delete the @everyone role")
+            access.require_outranks_role(role.position)
+            touched = role_store.delete_role(conn, space_id, role_id)
+            return channel_store.channels_by_ids(conn, space_id, touched) if touched else []
+
+        channels = await self.db.write(write)
+        self.ctx.publish(
+            Event(
+                type="role.delete",
+                data={"space_id": str(space_id), "role_id": str(role_id), "id": str(role_id)},
+                space_id=space_id,
+            ),
+            *_channel_updates(channels),
+            SessionControl(kind="permissions_changed", space_id=space_id),
+        )
+
+
+def _apply_positions(
+    conn: sqlite3.Connection, access: SpaceAccess, wanted: dict[int, int], now: str
+) -> set[int]:
+    """Validate and apply requested role positions; returns ids whose position changed."""
+    space_id = access.space.id
+    roles = {r.id: r for r in role_store.list_roles(conn, space_id)}
+    for role_id, position in wanted.items():
+        role = roles.get(role_id)
+        if role is None:
+            raise NotFoundError("unknown_role")
+        if role.is_everyone:
+            if position != 0:
+                raise ValidationError("the @everyone role cannot be moved", field="position")
+            continue
+        if position <= 0:
+            raise ValidationError("only @everyone can be at position 0", field="position")
+        if position != role.position:
+            access.require_outranks_role(role.position)
+            access.require_outranks_role(position)
+    current = {r.id: r.position for r in roles.values()}
+    final = reorder_positions(current, wanted, everyone_id=space_id)
+    changes = {i: p for i, p in final.items() if p != current[i]}
+    role_store.set_role_positions(conn, changes, now)
+    return set(changes)

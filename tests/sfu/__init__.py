@@ -1,0 +1,1 @@
+"""SFU control-plane tests: node registry, reaper, allocation, the SFU-mode process."""

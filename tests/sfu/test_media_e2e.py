@@ -1,0 +1,266 @@
+"""Voice end to end with real processes: main (in-process), one SFU node (a subprocess running
+`python -m accord` in SFU mode) and voice clients speaking SRTP over UDP on loopback.
+
+Runs once per forwarder (the Cython loop and the pure-Python reference, ACCORD_PURE_PYTHON).
+Three clients share one voice channel and a fourth sits in another: each hears exactly the
+other unmuted members of its own channel, with payloads intact and in order; mute and deaf are
+respected; forged keys and spoofed SSRCs get nothing through; NAT rebinding keeps working;
+kicking a user from main ends its media within a second; SIGTERM on the node tells clients and
+deregisters the node.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pylibsrtp
+import pytest
+import trio
+
+from accord.client.voice import VoiceConnection, VoiceServer, open_voice, rtp_packet
+from tests.spaces_support import create_space, join_by_invite
+from tests.support import Account, ServerHandle, register
+
+SECRET = "media-e2e-secret"
+NODE = {"Authorization": f"Node {SECRET}"}
+REPO_ROOT = str(Path(__file__).resolve().parents[2])
+FRAMES = 25
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def server_env() -> dict[str, str]:
+    return {"ACCORD_SFU_SECRET": SECRET, "ACCORD_RATE_LIMIT": "1000/s"}
+
+
+@pytest.fixture(params=["cython", "reference"])
+def forwarder(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+class Node:
+    def __init__(self, process: trio.Process) -> None:
+        self.process = process
+        self.output = ""
+        self.changed = trio.Event()
+
+    async def collect(self) -> None:
+        assert self.process.stdout is not None
+        async for chunk in self.process.stdout:
+            self.output += chunk.decode(errors="replace")
+            self.changed.set()
+            self.changed = trio.Event()
+
+    async def wait_for(self, pattern: str, timeout: float = 20) -> re.Match[str]:
+        with trio.fail_after(timeout):
+            while (match := re.search(pattern, self.output)) is None:
+                await self.changed.wait()
+        return match
+
+
+async def start_node(nursery: trio.Nursery, main_url: str, forwarder: str) -> Node:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "ACCORD_MODE": "sfu",
+        "ACCORD_MAIN_URL": main_url,
+        "ACCORD_SFU_NODE_ID": "media-1",
+        "ACCORD_SFU_REGION": "local",
+        "ACCORD_SFU_CAPACITY": "20",
+        "ACCORD_SFU_ENDPOINT": "ws://127.0.0.1:0/ws",
+        "ACCORD_SFU_HEARTBEAT_INTERVAL": "1",
+        "ACCORD_SFU_UDP_PORT": "0",
+        "ACCORD_SFU_SECRET": SECRET,
+        "ACCORD_BIND": "127.0.0.1",
+        "PORT": "0",
+        "ACCORD_LOG": "accord=info,hypercorn=warning",
+        "ACCORD_PURE_PYTHON": "1" if forwarder == "reference" else "0",
+    }
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "accord"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=REPO_ROOT,
+    )
+    node = Node(process)
+    nursery.start_soon(node.collect)
+    return node
+
+
+async def voice_join(client: httpx.AsyncClient, who: Account, channel_id: str) -> VoiceServer:
+    r = await client.post(
+        f"/api/v1/channels/{channel_id}/voice/join",
+        json={"self_mute": False, "self_deaf": False},
+        headers=who.headers,
+    )
+    assert r.status_code == 200, r.text
+    return VoiceServer.from_update(r.json()["data"])
+
+
+async def send_frames(voice: VoiceConnection, count: int = FRAMES) -> None:
+    for _ in range(count):
+        await voice.send_frame()
+        await trio.sleep(0.004)
+
+
+async def settle(condition: Any, timeout: float = 5.0) -> None:
+    with trio.fail_after(timeout):
+        while not condition():
+            await trio.sleep(0.02)
+
+
+def received(voice: VoiceConnection, sender: VoiceConnection) -> int:
+    stats = voice.stats.get(sender.ssrc)
+    return stats.packets if stats else 0
+
+
+async def test_voice_end_to_end(
+    nursery: trio.Nursery, server: ServerHandle, client: httpx.AsyncClient, forwarder: str
+) -> None:
+    node = await start_node(nursery, server.url, forwarder)
+    try:
+        await node.wait_for(r"registered with main server as 'media-1'")
+        await register(client, "root")  # the first user is instance admin (D8); not used
+        owner = await register(client, "owner")
+        users = [await register(client, f"user{i}") for i in range(4)]
+        space = await create_space(client, owner, "Voice Space")
+        for user in users:
+            await join_by_invite(client, owner, user, space["id"])
+        channels = []
+        for name in ("Room A", "Room B"):
+            r = await client.post(
+                f"/api/v1/spaces/{space['id']}/channels",
+                json={"name": name, "type": "voice"},
+                headers=owner.headers,
+            )
+            channels.append(r.json()["data"]["id"])
+        room_a, room_b = channels
+
+        async with (
+            open_voice(await voice_join(client, users[0], room_a)) as v1,
+            open_voice(await voice_join(client, users[1], room_a)) as v2,
+            open_voice(await voice_join(client, users[2], room_a)) as v3,
+            open_voice(await voice_join(client, users[3], room_b)) as v4,
+        ):
+            room = [v1, v2, v3]
+            # Peers: the last to join saw the first two in `ready`; the first learnt of the
+            # others through peer_joined.
+            assert {int(p["ssrc"]) for p in v3.ready["peers"]} == {v1.ssrc, v2.ssrc}
+            await settle(lambda: set(v1.peers) == {v2.ssrc, v3.ssrc})
+            assert v4.ready["peers"] == []
+
+            for voice in (*room, v4):
+                await send_frames(voice)
+            await settle(
+                lambda: all(
+                    received(a, b) == FRAMES for a in room for b in room if a is not b
+                )
+            )
+            await trio.sleep(0.2)
+            for listener in room:
+                assert listener.ssrc not in listener.stats  # never hears itself
+                assert v4.ssrc not in listener.stats  # nothing crosses rooms
+                for speaker in room:
+                    if speaker is listener:
+                        continue
+                    stats = listener.stats[speaker.ssrc]
+                    assert stats.corrupted == 0
+                    assert stats.lost == 0
+                    assert stats.out_of_order == 0
+                    assert stats.sequences == sorted(stats.sequences)
+                    assert stats.user_id == users[room.index(speaker)].id
+            assert v4.stats == {}
+
+            # Mute: v1's packets stop reaching the others. Deaf: v2 gets nothing.
+            await v1.set_state(self_mute=True, self_deaf=False)
+            await v2.set_state(self_mute=False, self_deaf=True)
+            await trio.sleep(0.3)
+            before = {(id(a), b.ssrc): received(a, b) for a in room for b in room if a is not b}
+            await send_frames(v1, 10)
+            await send_frames(v3, 10)
+            await settle(lambda: received(v1, v3) == before[(id(v1), v3.ssrc)] + 10)
+            await trio.sleep(0.2)
+            assert received(v3, v1) == before[(id(v3), v1.ssrc)]  # muted sender
+            assert received(v2, v1) == before[(id(v2), v1.ssrc)]
+            assert received(v2, v3) == before[(id(v2), v3.ssrc)]  # deafened receiver
+            await v1.set_state(self_mute=False, self_deaf=False)
+            await v2.set_state(self_mute=False, self_deaf=False)
+            await trio.sleep(0.3)
+
+            # Forged keys and a spoofed SSRC: nothing is forwarded, nothing is hijacked.
+            forged = pylibsrtp.Session(
+                pylibsrtp.Policy(
+                    key=os.urandom(28),
+                    ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND,
+                    srtp_profile=pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_128_GCM,
+                )
+            )
+            baseline = received(v2, v1)
+            for seq in range(5000, 5020):
+                await v3.send_raw(forged.protect(rtp_packet(v1.ssrc, seq, seq * 960, b"x" * 160)))
+                await v3.send_raw(b"\x80\x6f garbage that is not srtp")
+            await trio.sleep(0.3)
+            assert received(v2, v1) == baseline
+            await send_frames(v1, 5)  # v1's real address is still latched
+            await settle(lambda: received(v2, v1) == baseline + 5)
+
+            # NAT rebinding: v3 moves to a new source port and keeps sending and hearing.
+            await v3.rebind()
+            heard_before = received(v1, v3)
+            await send_frames(v3, 5)
+            await settle(lambda: received(v1, v3) == heard_before + 5)
+            got_before = received(v3, v1)
+            await send_frames(v1, 5)
+            await settle(lambda: received(v3, v1) == got_before + 5)
+
+            health = (await _node_health(node))["counters"]
+            assert health["media_drop_auth_failed"] >= 20
+            assert health["media_latch_moves"] >= 1, health
+
+            # Kicking v2's user from the space ends its media within a second.
+            async with trio.open_nursery() as watch:
+                kicked_at = trio.current_time()
+                r = await client.delete(
+                    f"/api/v1/spaces/{space['id']}/members/{users[1].id}", headers=owner.headers
+                )
+                assert r.status_code == 200
+                with trio.fail_after(2):
+                    await v2.closed.wait()
+                watch.cancel_scope.cancel()
+            assert v2.close_code == 4104
+            assert trio.current_time() - kicked_at < 1.5
+            await settle(lambda: v2.ssrc not in v1.peers)
+            got_before = received(v2, v1)
+            await send_frames(v1, 5)
+            await trio.sleep(0.2)
+            assert received(v2, v1) == got_before
+
+            # SIGTERM on the node: clients are told (socket closed), the node deregisters.
+            node.process.send_signal(signal.SIGTERM)
+            with trio.fail_after(10):
+                await v1.closed.wait()
+                await node.process.wait()
+            assert node.process.returncode == 0
+            assert v1.close_code is not None
+        listed = (await client.get("/api/v1/sfu/nodes", headers=NODE)).json()["data"]
+        assert listed == []
+    finally:
+        if node.process.returncode is None:
+            node.process.kill()
+            await node.process.wait()
+        print(node.output[-4000:])
+
+
+async def _node_health(node: Node) -> dict[str, Any]:
+    match = await node.wait_for(r"listening on (http://\S+)")
+    async with httpx.AsyncClient(base_url=match.group(1)) as direct:
+        data: dict[str, Any] = (await direct.get("/health")).json()
+    return data

@@ -1,0 +1,1 @@
+"""Voice control plane tests: REST and gateway voice, signals, LiveKit, moderation."""

@@ -1,0 +1,64 @@
+"""Server mute/deafen, move and disconnect by moderators
+(`PATCH /api/v1/spaces/{space_id}/voice-states/{user_id}`), with permission and hierarchy
+checks; server mute sticks to the member for later joins."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.support import ServerHandle, assert_error, register
+from tests.voice.support import join_space, make_channel, make_space, next_event, voice
+
+JOIN = {"self_mute": False, "self_deaf": False}
+
+
+async def test_moderator_mutes_moves_and_disconnects(
+    server: ServerHandle, client: httpx.AsyncClient
+) -> None:
+    await register(client, "admin")
+    owner = await register(client, "owner")
+    member = await register(client, "member")
+    space_id = await make_space(server, owner)
+    await join_space(server, space_id, member)
+    first = await make_channel(server, space_id, "First")
+    second = await make_channel(server, space_id, "Second", user_limit=1)
+    text = await make_channel(server, space_id, "chat", type="text")
+    url = f"/api/v1/spaces/{space_id}/voice-states/{member.id}"
+
+    r = await client.post(f"/api/v1/channels/{first}/voice/join", json=JOIN, headers=member.headers)
+    assert r.status_code == 200
+    # A plain member may not mute the owner or anyone else.
+    r = await client.patch(
+        f"/api/v1/spaces/{space_id}/voice-states/{owner.id}",
+        json={"mute": True},
+        headers=member.headers,
+    )
+    assert_error(r, 403, "forbidden")
+    with server.ctx.bus.subscribed() as sub:
+        r = await client.patch(url, json={"mute": True, "deaf": True}, headers=owner.headers)
+        assert r.status_code == 200, r.text
+        update = await next_event(sub, "voice.state_update")
+    assert r.json()["data"]["mute"] is True
+    assert update.data["mute"] is True
+    assert update.data["deaf"] is True
+
+    # Move into a full-sized channel: movers bypass the limit; the target must be in voice.
+    r = await client.patch(url, json={"channel_id": str(second)}, headers=owner.headers)
+    assert r.json()["data"]["channel_id"] == str(second)
+    r = await client.patch(url, json={"channel_id": str(text)}, headers=owner.headers)
+    assert_error(r, 400, "invalid_request")
+    r = await client.patch(url, json={"channel_id": None}, headers=owner.headers)
+    assert r.json() == {"data": None}
+    assert voice(server).state_of(int(member.id)) is None
+    r = await client.patch(url, json={"channel_id": str(first)}, headers=owner.headers)
+    assert_error(r, 400, "invalid_request")
+
+    # Server mute is stored on the member: the next join starts muted.
+    r = await client.post(f"/api/v1/channels/{first}/voice/join", json=JOIN, headers=member.headers)
+    assert r.json()["data"]["voice_state"]["mute"] is True
+    r = await client.patch(
+        f"/api/v1/spaces/{space_id}/voice-states/123", json={"mute": True}, headers=owner.headers
+    )
+    assert_error(r, 404, "not_found")
+    r = await client.patch(url, json={"mute": "yes"}, headers=owner.headers)
+    assert_error(r, 422, "invalid_request")
