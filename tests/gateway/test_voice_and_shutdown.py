@@ -104,6 +104,7 @@ async def test_voice_signals_are_rate_limited_by_dropping(
 async def test_without_a_voice_service_a_join_gets_no_endpoint(
     server: ServerHandle, client: httpx.AsyncClient
 ) -> None:
+    server.ctx.voice = None  # as if no voice backend were wired
     ana = await register(client, "ana")
     async with connected(server.ws_url, f"Bearer {ana.token}") as gw:
         assert gw.ready is not None
