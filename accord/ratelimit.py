@@ -76,3 +76,37 @@ class RateLimiter:
                 del self._buckets[key]
         while len(self._buckets) > self.max_buckets:
             self._buckets.popitem(last=False)
+
+
+class SlowMode:
+    """Channel slow mode (G-32): one message per `interval_s` per user per channel.
+
+    Keys are whatever the caller chooses (channel and user ids). Entries whose wait is over
+    carry no information and are dropped freely; past `max_entries` the oldest go too, so
+    memory stays bounded.
+    """
+
+    def __init__(self, *, max_entries: int = 100_000) -> None:
+        self.max_entries = max_entries
+        self._until: OrderedDict[tuple[int, int], float] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+    def retry_after(self, key: tuple[int, int], now: float) -> float | None:
+        """Seconds `key` must still wait, or None when it may send now."""
+        until = self._until.get(key)
+        if until is None or until <= now:
+            return None
+        return until - now
+
+    def record(self, key: tuple[int, int], now: float, interval_s: float) -> None:
+        """`key` sent at `now`: its next message is allowed `interval_s` later."""
+        self._until.pop(key, None)
+        self._until[key] = now + interval_s
+        if len(self._until) > self.max_entries:
+            for old in list(self._until)[: max(64, len(self._until) // 8)]:
+                if self._until[old] <= now:
+                    del self._until[old]
+            while len(self._until) > self.max_entries:
+                self._until.popitem(last=False)

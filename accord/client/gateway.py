@@ -13,7 +13,9 @@ from typing import Any
 
 import orjson
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
+from trio_websocket import ConnectionClosed, WebSocketConnection
+
+from accord.client.ws import open_ws
 
 ALL_INTENTS = [
     "spaces", "moderation", "emojis", "voice_states", "messages", "message_reactions",
@@ -93,7 +95,7 @@ async def open_gateway(
 ) -> AsyncIterator[GatewayClient]:
     """Connect, identify with `token` ("Bearer x" or "Bot x") and yield once READY arrived."""
     send, receive = trio.open_memory_channel[Dispatch](queue_size)
-    async with open_websocket_url(ws_url) as ws, trio.open_nursery() as nursery:
+    async with open_ws(ws_url) as ws, trio.open_nursery() as nursery:
         client = GatewayClient(ws, receive)
         with trio.fail_after(timeout_s):
             hello = orjson.loads(await ws.get_message())

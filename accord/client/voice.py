@@ -22,7 +22,9 @@ from typing import Any
 import orjson
 import pylibsrtp
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
+from trio_websocket import ConnectionClosed, WebSocketConnection
+
+from accord.client.ws import open_ws
 
 PROTOCOL = "accord-rtp/1"
 OPUS_PAYLOAD_TYPE = 111
@@ -282,7 +284,7 @@ async def open_voice(
     server: VoiceServer, *, mode: str | None = None, timeout_s: float = 10.0, latch: bool = True
 ) -> AsyncIterator[VoiceConnection]:
     """Connect to the node, exchange keys, start heartbeats and the UDP receiver."""
-    async with open_websocket_url(server.endpoint) as ws, trio.open_nursery() as nursery:
+    async with open_ws(server.endpoint) as ws, trio.open_nursery() as nursery:
         await ws.send_message(
             orjson.dumps(
                 {"op": "identify", "d": {"token": server.token, "protocol": PROTOCOL}}

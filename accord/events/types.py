@@ -45,6 +45,7 @@ INTENT_BY_EVENT: dict[str, str] = {
     "role.update": "spaces",
     "role.delete": "spaces",
     "invite.create": "spaces",
+    "invite.update": "spaces",
     "invite.delete": "spaces",
     "reaction.add": "message_reactions",
     "reaction.remove": "message_reactions",

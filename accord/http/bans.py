@@ -6,7 +6,7 @@ from __future__ import annotations
 from quart import Blueprint, Response, request
 
 from accord.http.body import read_object
-from accord.http.context import get_ctx, path_id, require_principal
+from accord.http.context import audit_reason, get_ctx, path_id, require_principal
 from accord.http.members import query_id, query_int
 from accord.http.responses import ok
 from accord.ids import parse_id
@@ -64,6 +64,7 @@ async def put_ban(raw: str, user: str) -> Response:
             _user_id(user),
             reason=body.text("reason"),
             delete_message_seconds=body.integer("delete_message_seconds"),
+            audit_reason=audit_reason(),
         )
     )
     return ok(ban.to_wire())
@@ -74,5 +75,7 @@ async def delete_ban(raw: str, user: str) -> Response:
     """DELETE /api/v1/spaces/{space_id}/bans/{user_id} — ban_members; idempotent."""
     principal = require_principal()
     space_id = path_id(raw, "unknown_space")
-    await get_ctx().get(BanService).unban(principal, space_id, _user_id(user))
+    await (
+        get_ctx().get(BanService).unban(principal, space_id, _user_id(user), reason=audit_reason())
+    )
     return ok(None)

@@ -10,7 +10,13 @@ from quart import Blueprint, Response
 
 from accord.errors import NotFoundError, ShapeError
 from accord.http.body import Body, read_array, read_object
-from accord.http.context import get_ctx, optional_principal, path_id, require_principal
+from accord.http.context import (
+    audit_reason,
+    get_ctx,
+    optional_principal,
+    path_id,
+    require_principal,
+)
 from accord.http.responses import ok
 from accord.http.spaces import optional_id
 from accord.ids import parse_id
@@ -83,7 +89,9 @@ async def create_channel(raw: str) -> Response:
     channel = (
         await get_ctx()
         .get(ChannelService)
-        .create_channel(principal, space_id, _channel_changes(body, creating=True))
+        .create_channel(
+            principal, space_id, _channel_changes(body, creating=True), reason=audit_reason()
+        )
     )
     return ok(channel.to_wire())
 
@@ -103,7 +111,11 @@ async def reorder_channels(raw: str) -> Response:
         if item.provided("parent_id"):
             entry["parent_id"] = optional_id(item, "parent_id")
         requested.append(entry)
-    channels = await get_ctx().get(ChannelService).reorder(principal, space_id, requested)
+    channels = (
+        await get_ctx()
+        .get(ChannelService)
+        .reorder(principal, space_id, requested, reason=audit_reason())
+    )
     return ok([channel.to_wire() for channel in channels])
 
 
@@ -123,7 +135,11 @@ async def update_channel(raw: str) -> Response:
     body = await read_object()
     changes = _channel_changes(body, creating=False)
     changes.pop("type", None)
-    channel = await get_ctx().get(ChannelService).update_channel(principal, channel_id, changes)
+    channel = (
+        await get_ctx()
+        .get(ChannelService)
+        .update_channel(principal, channel_id, changes, reason=audit_reason())
+    )
     return ok(channel.to_wire())
 
 
@@ -132,7 +148,7 @@ async def delete_channel(raw: str) -> Response:
     """DELETE /api/v1/channels/{channel_id} — manage_channels."""
     principal = require_principal()
     channel_id = path_id(raw, "unknown_channel")
-    await get_ctx().get(ChannelService).delete_channel(principal, channel_id)
+    await get_ctx().get(ChannelService).delete_channel(principal, channel_id, reason=audit_reason())
     return ok(None)
 
 
@@ -166,6 +182,7 @@ async def put_overwrite(raw: str, target: str) -> Response:
             kind=kind,
             allow=allow,
             deny=deny,
+            reason=audit_reason(),
         )
     )
     return ok(overwrite.to_wire())
@@ -183,5 +200,5 @@ async def delete_overwrite(raw: str, target: str) -> Response:
         # Nothing can be stored under a malformed id; still check the caller's permission.
         await service.list_overwrites(principal, channel_id)
         return ok(None)
-    await service.delete_overwrite(principal, channel_id, target_id)
+    await service.delete_overwrite(principal, channel_id, target_id, reason=audit_reason())
     return ok(None)

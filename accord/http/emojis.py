@@ -6,7 +6,7 @@ from quart import Blueprint, Response
 
 from accord.errors import ShapeError
 from accord.http.body import Body, read_object
-from accord.http.context import get_ctx, path_id, require_principal
+from accord.http.context import audit_reason, get_ctx, path_id, require_principal
 from accord.http.responses import ok
 from accord.ids import parse_id
 from accord.services.emojis import EmojiService
@@ -47,7 +47,14 @@ async def create_emoji(space_id: str) -> Response:
     emoji = (
         await get_ctx()
         .get(EmojiService)
-        .create_emoji(principal, sid, name=name, image=image, role_ids=_role_ids(body) or ())
+        .create_emoji(
+            principal,
+            sid,
+            name=name,
+            image=image,
+            role_ids=_role_ids(body) or (),
+            reason=audit_reason(),
+        )
     )
     return ok(emoji)
 
@@ -71,7 +78,14 @@ async def update_emoji(space_id: str, emoji_id: str) -> Response:
     emoji = (
         await get_ctx()
         .get(EmojiService)
-        .update_emoji(principal, sid, eid, name=body.text("name"), role_ids=_role_ids(body))
+        .update_emoji(
+            principal,
+            sid,
+            eid,
+            name=body.text("name"),
+            role_ids=_role_ids(body),
+            reason=audit_reason(),
+        )
     )
     return ok(emoji)
 
@@ -82,5 +96,5 @@ async def delete_emoji(space_id: str, emoji_id: str) -> Response:
     principal = require_principal()
     sid = path_id(space_id, "unknown_space")
     eid = path_id(emoji_id, "unknown_emoji")
-    await get_ctx().get(EmojiService).delete_emoji(principal, sid, eid)
+    await get_ctx().get(EmojiService).delete_emoji(principal, sid, eid, reason=audit_reason())
     return ok(None)

@@ -1,12 +1,13 @@
-"""Invite routes (API.md 3.12, CLIENT.md 4.9): create and list per space or channel, read,
-delete and accept by code. Bodies of create are optional (`{}` or nothing)."""
+"""Invite routes (API.md 3.12, CLIENT.md 4.9): create and list per space or channel, preview
+(read with a space preview), edit, delete and accept by code. Bodies of create are optional
+(`{}` or nothing)."""
 
 from __future__ import annotations
 
 from quart import Blueprint, Response
 
 from accord.http.body import read_object
-from accord.http.context import get_ctx, path_id, require_principal
+from accord.http.context import audit_reason, get_ctx, path_id, require_principal
 from accord.http.responses import ok
 from accord.services.invites import InviteService
 
@@ -26,6 +27,7 @@ async def _create(*, space_id: int | None = None, channel_id: int | None = None)
             max_uses=body.integer("max_uses"),
             max_age=body.integer("max_age"),
             temporary=bool(body.boolean("temporary")),
+            reason=audit_reason(),
         )
     )
     return ok(invite.to_wire())
@@ -72,9 +74,31 @@ async def list_channel_invites(raw: str) -> Response:
 
 @blueprint.get("/invites/<code>")
 async def get_invite(code: str) -> Response:
-    """GET /api/v1/invites/{code} — user-or-bot."""
+    """GET /api/v1/invites/{code} — user-or-bot; the Invite with a `space` preview."""
     require_principal()
-    invite = await get_ctx().get(InviteService).get_invite(code)
+    return ok(await get_ctx().get(InviteService).preview_invite(code))
+
+
+@blueprint.patch("/invites/<code>")
+async def update_invite(code: str) -> Response:
+    """PATCH /api/v1/invites/{code} — its inviter, manage_channels or manage_space;
+    `max_uses`, `max_age` (0 or null: unlimited / never), `temporary`."""
+    principal = require_principal()
+    body = await read_object()
+    changes = frozenset(n for n in ("max_uses", "max_age", "temporary") if body.provided(n))
+    invite = (
+        await get_ctx()
+        .get(InviteService)
+        .update_invite(
+            principal,
+            code,
+            max_uses=body.integer("max_uses"),
+            max_age=body.integer("max_age"),
+            temporary=body.boolean("temporary"),
+            changes=changes,
+            reason=audit_reason(),
+        )
+    )
     return ok(invite.to_wire())
 
 
@@ -82,7 +106,7 @@ async def get_invite(code: str) -> Response:
 async def delete_invite(code: str) -> Response:
     """DELETE /api/v1/invites/{code} — its inviter, manage_channels or manage_space."""
     principal = require_principal()
-    await get_ctx().get(InviteService).delete_invite(principal, code)
+    await get_ctx().get(InviteService).delete_invite(principal, code, reason=audit_reason())
     return ok(None)
 
 

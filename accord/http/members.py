@@ -10,7 +10,7 @@ from quart import Blueprint, Response, request
 
 from accord.errors import ValidationError
 from accord.http.body import Body, read_object
-from accord.http.context import get_ctx, path_id, require_principal
+from accord.http.context import audit_reason, get_ctx, path_id, require_principal
 from accord.http.responses import ok
 from accord.ids import parse_id
 from accord.services.members import MemberService
@@ -146,7 +146,7 @@ async def update_member(raw: str, user: str) -> Response:
     view = (
         await get_ctx()
         .get(MemberService)
-        .update_member(principal, space_id, user_id, _member_changes(body))
+        .update_member(principal, space_id, user_id, _member_changes(body), reason=audit_reason())
     )
     return ok(view.to_wire(principal.user_id))
 
@@ -157,7 +157,7 @@ async def kick_member(raw: str, user: str) -> Response:
     principal = require_principal()
     space_id = path_id(raw, "unknown_space")
     user_id = path_id(user, "member not found")
-    await get_ctx().get(MemberService).kick(principal, space_id, user_id)
+    await get_ctx().get(MemberService).kick(principal, space_id, user_id, reason=audit_reason())
     return ok(None)
 
 
@@ -174,6 +174,7 @@ async def add_role(raw: str, user: str, role: str) -> Response:
             path_id(user, "member not found"),
             path_id(role, "unknown_role"),
             assign=True,
+            reason=audit_reason(),
         )
     )
     return ok(None)
@@ -192,6 +193,7 @@ async def remove_role(raw: str, user: str, role: str) -> Response:
             path_id(user, "member not found"),
             path_id(role, "unknown_role"),
             assign=False,
+            reason=audit_reason(),
         )
     )
     return ok(None)

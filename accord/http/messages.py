@@ -26,7 +26,13 @@ from accord.errors import (
     ValidationError,
 )
 from accord.http.body import Body, read_object
-from accord.http.context import get_ctx, optional_principal, path_id, require_principal
+from accord.http.context import (
+    audit_reason,
+    get_ctx,
+    optional_principal,
+    path_id,
+    require_principal,
+)
 from accord.http.responses import ok
 from accord.ids import parse_id
 from accord.models.messages import ATTACHMENT_DESCRIPTION_MAX, normalize_embeds, validate_nonce
@@ -314,7 +320,7 @@ async def delete_message(channel_id: str, message_id: str) -> Response:
     principal = require_principal()
     cid = path_id(channel_id, "unknown_channel")
     mid = path_id(message_id, "unknown_message")
-    await get_ctx().get(MessageService).delete_message(principal, cid, mid)
+    await get_ctx().get(MessageService).delete_message(principal, cid, mid, reason=audit_reason())
     return ok(None)
 
 
@@ -332,7 +338,11 @@ async def bulk_delete(channel_id: str) -> Response:
         parsed = parse_id(value)
         if parsed is not None:  # malformed ids name nothing: skipped like unknown ones
             ids.append(parsed)
-    await get_ctx().get(MessageService).bulk_delete(principal, cid, ids, requested=len(raw))
+    await (
+        get_ctx()
+        .get(MessageService)
+        .bulk_delete(principal, cid, ids, requested=len(raw), reason=audit_reason())
+    )
     return ok(None)
 
 

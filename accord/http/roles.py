@@ -8,7 +8,7 @@ from quart import Blueprint, Response
 
 from accord.http.body import read_array, read_object
 from accord.http.channels import reorder_items
-from accord.http.context import get_ctx, path_id, require_principal
+from accord.http.context import audit_reason, get_ctx, path_id, require_principal
 from accord.http.responses import ok
 from accord.ids import parse_id
 from accord.services.roles import RoleService
@@ -41,6 +41,7 @@ async def create_role(raw: str) -> Response:
             hoist=body.boolean("hoist"),
             permissions=body.strings("permissions"),
             mentionable=body.boolean("mentionable"),
+            reason=audit_reason(),
         )
     )
     return ok(role.to_wire())
@@ -53,7 +54,11 @@ async def reorder_roles(raw: str) -> Response:
     space_id = path_id(raw, "unknown_space")
     items = reorder_items(await read_array(), "unknown_role")
     requested = [(parse_id(i.data["id"]) or 0, i.integer("position") or 0) for i in items]
-    roles = await get_ctx().get(RoleService).reorder(principal, space_id, requested)
+    roles = (
+        await get_ctx()
+        .get(RoleService)
+        .reorder(principal, space_id, requested, reason=audit_reason())
+    )
     return ok([role.to_wire() for role in roles])
 
 
@@ -77,7 +82,11 @@ async def update_role(raw: str, role: str) -> Response:
         changes["icon"] = body.text("icon")
     if body.strings("permissions") is not None:
         changes["permissions"] = body.strings("permissions")
-    updated = await get_ctx().get(RoleService).update_role(principal, space_id, role_id, changes)
+    updated = (
+        await get_ctx()
+        .get(RoleService)
+        .update_role(principal, space_id, role_id, changes, reason=audit_reason())
+    )
     return ok(updated.to_wire())
 
 
@@ -88,6 +97,11 @@ async def delete_role(raw: str, role: str) -> Response:
     await (
         get_ctx()
         .get(RoleService)
-        .delete_role(principal, path_id(raw, "unknown_space"), path_id(role, "unknown_role"))
+        .delete_role(
+            principal,
+            path_id(raw, "unknown_space"),
+            path_id(role, "unknown_role"),
+            reason=audit_reason(),
+        )
     )
     return ok(None)

@@ -1,4 +1,5 @@
-"""Space routes (API.md 3.5): public listing, create, read by id or slug, update, delete, join."""
+"""Space routes (API.md 3.5): public listing, create, read by id or slug, update, delete, join,
+and ownership transfer (`POST /spaces/{id}/transfer`, or `owner_id` in PATCH; G-35)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ from quart import Blueprint, Response
 
 from accord.errors import ValidationError
 from accord.http.body import Body, read_object
-from accord.http.context import get_ctx, optional_principal, path_id, require_principal
+from accord.http.context import (
+    audit_reason,
+    get_ctx,
+    optional_principal,
+    path_id,
+    require_principal,
+)
 from accord.http.responses import ok
 from accord.services.spaces import SpaceService
 
@@ -88,7 +95,34 @@ async def update_space(raw: str) -> Response:
     for name in _CHANNEL_FIELDS:
         if body.provided(name):
             changes[name] = optional_id(body, name)
-    space = await get_ctx().get(SpaceService).update_space(principal, space_id, changes)
+    if body.provided("owner_id"):
+        changes["owner_id"] = _owner_id(body)
+    space = (
+        await get_ctx()
+        .get(SpaceService)
+        .update_space(principal, space_id, changes, reason=audit_reason())
+    )
+    return ok(space.to_wire())
+
+
+def _owner_id(body: Body) -> int:
+    """`owner_id`: required (422 when missing or of the wrong type, 400 when malformed)."""
+    owner_id = body.snowflake("owner_id", required=True)
+    assert owner_id is not None
+    return owner_id
+
+
+@blueprint.post("/<raw>/transfer")
+async def transfer_ownership(raw: str) -> Response:
+    """POST /api/v1/spaces/{space_id}/transfer — the owner; `owner_id` of a current member."""
+    principal = require_principal()
+    space_id = path_id(raw, "unknown_space")
+    body = await read_object()
+    space = (
+        await get_ctx()
+        .get(SpaceService)
+        .transfer_ownership(principal, space_id, _owner_id(body), reason=audit_reason())
+    )
     return ok(space.to_wire())
 
 

@@ -1,4 +1,5 @@
-"""User routes (API.md 3.4, CLIENT.md 4.2): profiles, one's spaces and DM channels."""
+"""User routes (API.md 3.4, CLIENT.md 4.2): profiles, one's spaces and DM channels, and
+deleting one's own account (`DELETE /users/@me`, G-35)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,16 @@ async def patch_me() -> Response:
         changes["accent_color"] = body.integer("accent_color")
     user = await get_ctx().get(UserService).update_me(principal.user_id, changes)
     return ok(user.to_wire())
+
+
+@blueprint.delete("/@me")
+async def delete_me() -> Response:
+    """DELETE /api/v1/users/@me — user; body may carry `password` (required when the account
+    has one); refused while the user owns spaces."""
+    principal = require_principal()
+    body = await read_object(required=False)
+    await get_ctx().get(UserService).delete_account(principal, body.text("password"))
+    return ok(None)
 
 
 @blueprint.get("/@me/spaces")

@@ -12,6 +12,7 @@ ACTION_TYPES = frozenset(
         "channel_create",
         "channel_update",
         "channel_delete",
+        "channel_overwrite_create",
         "channel_overwrite_update",
         "channel_overwrite_delete",
         "member_kick",

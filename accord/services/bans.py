@@ -17,8 +17,10 @@ from accord.auth.principal import Principal
 from accord.errors import NotFoundError
 from accord.events.types import BusItem, Event
 from accord.ids import ACCORD_EPOCH_MS
+from accord.models.audit_log import AuditLogEntry
 from accord.models.bans import Ban
 from accord.models.users import User
+from accord.services.audit_log import AuditLogService, audit
 from accord.services.context import Service
 from accord.services.members import member_left, target_position
 from accord.services.permissions import space_access
@@ -70,8 +72,10 @@ class BanService(Service):
         *,
         reason: str | None,
         delete_message_seconds: int | None,
+        audit_reason: str | None = None,
     ) -> Ban:
-        """PUT /spaces/{id}/bans/{uid}: ban_members, HIERARCHY(target); create or replace."""
+        """PUT /spaces/{id}/bans/{uid}: ban_members, HIERARCHY(target); create or replace.
+        The audit entry carries `audit_reason` (X-Audit-Log-Reason), else the ban reason."""
         if reason is not None:
             reason = check_text(reason.strip(), "reason", REASON_MAX) or None
         if delete_message_seconds is not None:
@@ -79,7 +83,7 @@ class BanService(Service):
 
         def write(
             conn: sqlite3.Connection,
-        ) -> tuple[Ban, User | None, dict[int, list[int]]]:
+        ) -> tuple[Ban, User | None, dict[int, list[int]], AuditLogEntry]:
             access = space_access(conn, space_id, principal)
             access.require("ban_members")
             user = user_store.get_user(conn, user_id)
@@ -100,9 +104,20 @@ class BanService(Service):
                 since_ms = int(time.time() * 1000) - delete_message_seconds * 1000
                 min_id = max(0, since_ms - ACCORD_EPOCH_MS) << 22
                 deleted = ban_store.delete_messages_since(conn, space_id, user_id, min_id)
-            return ban, user if was_member else None, deleted
+            entry = audit(
+                conn,
+                self.ctx,
+                principal,
+                space_id,
+                "member_ban_add",
+                target_id=user_id,
+                target_type="user",
+                reason=audit_reason or reason,
+                after={"delete_message_seconds": delete_message_seconds or None},
+            )
+            return ban, user if was_member else None, deleted, entry
 
-        ban, removed, deleted = await self.db.write(write)
+        ban, removed, deleted, entry = await self.db.write(write)
         items: list[BusItem] = []
         if removed is not None:
             items += member_left(space_id, removed, user_id)
@@ -121,16 +136,32 @@ class BanService(Service):
                 )
             )
         self.ctx.publish(*items)
+        self.ctx.get(AuditLogService).published(entry)
         return ban
 
-    async def unban(self, principal: Principal, space_id: int, user_id: int) -> None:
+    async def unban(
+        self, principal: Principal, space_id: int, user_id: int, *, reason: str | None = None
+    ) -> None:
         """DELETE /spaces/{id}/bans/{uid}: ban_members (403 wins over 404); idempotent."""
 
-        def write(conn: sqlite3.Connection) -> bool:
+        def write(conn: sqlite3.Connection) -> AuditLogEntry | None:
             space_access(conn, space_id, principal).require("ban_members")
-            return ban_store.delete_ban(conn, space_id, user_id)
+            if not ban_store.delete_ban(conn, space_id, user_id):
+                return None
+            return audit(
+                conn,
+                self.ctx,
+                principal,
+                space_id,
+                "member_ban_remove",
+                target_id=user_id,
+                target_type="user",
+                reason=reason,
+            )
 
-        if await self.db.write(write):
+        entry = await self.db.write(write)
+        if entry is not None:
+            self.ctx.get(AuditLogService).published(entry)
             self.ctx.publish(
                 _ban_event(
                     "ban.delete",

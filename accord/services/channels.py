@@ -18,9 +18,11 @@ from typing import Any
 from accord.auth.principal import Principal
 from accord.errors import NotFoundError, ValidationError
 from accord.events.types import BusItem, Event, SessionControl
+from accord.models.audit_log import AuditLogEntry
 from accord.models.channels import CHANNEL_TYPES, Channel, PermissionOverwrite
 from accord.models.spaces import Space
-from accord.services.context import Service
+from accord.services.audit_log import AuditLogService, audit
+from accord.services.context import Context, Service
 from accord.services.members import target_position
 from accord.services.permissions import (
     ChannelAccess,
@@ -104,6 +106,88 @@ def channel_event(kind: str, channel: Channel) -> Event:
     )
 
 
+_AUDITED_FIELDS = (
+    "name",
+    "type",
+    "topic",
+    "position",
+    "parent_id",
+    "nsfw",
+    "rate_limit",
+    "bitrate",
+    "user_limit",
+    "archived",
+)
+
+
+def audited_channel(channel: Channel) -> dict[str, Any]:
+    """The channel fields an audit entry compares (ids as strings, like the wire)."""
+    fields = {name: getattr(channel, name) for name in _AUDITED_FIELDS}
+    if fields["parent_id"] is not None:
+        fields["parent_id"] = str(fields["parent_id"])
+    return fields
+
+
+def _audit_channel(
+    conn: sqlite3.Connection,
+    ctx: Context,
+    principal: Principal,
+    action: str,
+    before: Channel | None,
+    after: Channel | None,
+    reason: str | None,
+) -> AuditLogEntry:
+    channel = after or before
+    assert channel is not None
+    assert channel.space_id is not None
+    return audit(
+        conn,
+        ctx,
+        principal,
+        channel.space_id,
+        action,
+        target_id=channel.id,
+        target_type="channel",
+        reason=reason,
+        before=None if before is None else audited_channel(before),
+        after=None if after is None else audited_channel(after),
+    )
+
+
+def _audit_overwrite(
+    conn: sqlite3.Connection,
+    ctx: Context,
+    principal: Principal,
+    channel: Channel,
+    before: PermissionOverwrite | None,
+    after: PermissionOverwrite | None,
+    reason: str | None,
+) -> AuditLogEntry | None:
+    """channel_overwrite_create/update/delete on the channel; the change is the overwrite
+    object under `permission_overwrite` (None when there was none)."""
+    if before == after:
+        return None
+    if before is None:
+        action = "channel_overwrite_create"
+    elif after is None:
+        action = "channel_overwrite_delete"
+    else:
+        action = "channel_overwrite_update"
+    assert channel.space_id is not None
+    return audit(
+        conn,
+        ctx,
+        principal,
+        channel.space_id,
+        action,
+        target_id=channel.id,
+        target_type="channel",
+        reason=reason,
+        before={"permission_overwrite": None if before is None else before.to_wire()},
+        after={"permission_overwrite": None if after is None else after.to_wire()},
+    )
+
+
 def visible_channels(conn: sqlite3.Connection, access: SpaceAccess) -> list[Channel]:
     return [
         channel
@@ -135,13 +219,18 @@ class ChannelService(Service):
         return await self.db.read(read)
 
     async def create_channel(
-        self, principal: Principal, space_id: int, changes: dict[str, Any]
+        self,
+        principal: Principal,
+        space_id: int,
+        changes: dict[str, Any],
+        *,
+        reason: str | None = None,
     ) -> Channel:
         """POST /spaces/{id}/channels: manage_channels."""
         fields = validate_channel_fields(changes, creating=True)
         fields.pop("archived", None)
 
-        def write(conn: sqlite3.Connection) -> Channel:
+        def write(conn: sqlite3.Connection) -> tuple[Channel, AuditLogEntry]:
             access = space_access(conn, space_id, principal)
             access.require("manage_channels")
             _check_parent(conn, space_id, fields.get("parent_id"), kind=fields["type"])
@@ -149,21 +238,31 @@ class ChannelService(Service):
                 raise ValidationError(
                     f"a space can have at most {CHANNELS_PER_SPACE} channels", field="name"
                 )
-            return channel_store.insert_channel(
+            channel = channel_store.insert_channel(
                 conn, channel_id=self.ctx.new_id(), space_id=space_id, now=now_ts(), **fields
             )
+            entry = _audit_channel(
+                conn, self.ctx, principal, "channel_create", None, channel, reason
+            )
+            return channel, entry
 
-        channel = await self.db.write(write)
+        channel, entry = await self.db.write(write)
         self.ctx.publish(channel_event("channel.create", channel))
+        self.ctx.get(AuditLogService).published(entry)
         return channel
 
     async def update_channel(
-        self, principal: Principal, channel_id: int, changes: dict[str, Any]
+        self,
+        principal: Principal,
+        channel_id: int,
+        changes: dict[str, Any],
+        *,
+        reason: str | None = None,
     ) -> Channel:
         """PATCH /channels/{id}: manage_channels in the channel; `type` cannot change."""
         fields = validate_channel_fields(changes, creating=False)
 
-        def write(conn: sqlite3.Connection) -> Channel:
+        def write(conn: sqlite3.Connection) -> tuple[Channel, AuditLogEntry | None]:
             access = channel_access(conn, channel_id, principal)
             access.require_visible_member()
             access.require("manage_channels")
@@ -179,17 +278,27 @@ class ChannelService(Service):
                 channel_store.update_channel(conn, channel_id, fields, now_ts())
             channel = channel_store.get_channel(conn, channel_id)
             assert channel is not None
-            return channel
+            entry = None
+            if audited_channel(access.channel) != audited_channel(channel):
+                entry = _audit_channel(
+                    conn, self.ctx, principal, "channel_update", access.channel, channel, reason
+                )
+            return channel, entry
 
-        channel = await self.db.write(write)
+        channel, entry = await self.db.write(write)
         if fields:
             self.ctx.publish(channel_event("channel.update", channel))
+        self.ctx.get(AuditLogService).published(entry)
         return channel
 
-    async def delete_channel(self, principal: Principal, channel_id: int) -> None:
+    async def delete_channel(
+        self, principal: Principal, channel_id: int, *, reason: str | None = None
+    ) -> None:
         """DELETE /channels/{id}: manage_channels; children are detached (API.md 3.6)."""
 
-        def write(conn: sqlite3.Connection) -> tuple[Channel, list[Channel], Space | None]:
+        def write(
+            conn: sqlite3.Connection,
+        ) -> tuple[Channel, list[Channel], Space | None, AuditLogEntry]:
             access = channel_access(conn, channel_id, principal)
             access.require_visible_member()
             access.require("manage_channels")
@@ -197,9 +306,12 @@ class ChannelService(Service):
             children, cleared = channel_store.delete_channel(conn, space_id, channel_id)
             detached = channel_store.channels_by_ids(conn, space_id, children)
             space = space_store.get_space(conn, space_id) if cleared else None
-            return access.channel, detached, space
+            entry = _audit_channel(
+                conn, self.ctx, principal, "channel_delete", access.channel, None, reason
+            )
+            return access.channel, detached, space, entry
 
-        channel, detached, space = await self.db.write(write)
+        channel, detached, space, entry = await self.db.write(write)
         items: list[BusItem] = [
             Event(type="channel.delete", data=channel.to_wire(), space_id=channel.space_id)
         ]
@@ -207,9 +319,15 @@ class ChannelService(Service):
         if space is not None:
             items.append(Event(type="space.update", data=space.to_wire(), space_id=space.id))
         self.ctx.publish(*items)
+        self.ctx.get(AuditLogService).published(entry)
 
     async def reorder(
-        self, principal: Principal, space_id: int, requested: list[dict[str, Any]]
+        self,
+        principal: Principal,
+        space_id: int,
+        requested: list[dict[str, Any]],
+        *,
+        reason: str | None = None,
     ) -> list[Channel]:
         """PATCH /spaces/{id}/channels: [{id, position, parent_id?}], all in this space."""
         wanted: dict[int, dict[str, Any]] = {}
@@ -221,7 +339,9 @@ class ChannelService(Service):
                 fields["parent_id"] = item["parent_id"]
             wanted[item["id"]] = fields
 
-        def write(conn: sqlite3.Connection) -> tuple[list[Channel], list[Channel]]:
+        def write(
+            conn: sqlite3.Connection,
+        ) -> tuple[list[Channel], list[Channel], list[AuditLogEntry]]:
             access = space_access(conn, space_id, principal)
             access.require("manage_channels")
             current = {c.id: c for c in channel_store.list_channels(conn, space_id)}
@@ -239,9 +359,16 @@ class ChannelService(Service):
                     changes[channel_id] = diff
             channel_store.set_channel_positions(conn, changes, now_ts())
             moved = channel_store.channels_by_ids(conn, space_id, list(changes))
-            return visible_channels(conn, access), moved
+            entries = [
+                _audit_channel(
+                    conn, self.ctx, principal, "channel_update", current[c.id], c, reason
+                )
+                for c in moved
+            ]
+            return visible_channels(conn, access), moved, entries
 
-        channels, moved = await self.db.write(write)
+        channels, moved, entries = await self.db.write(write)
+        self.ctx.get(AuditLogService).published(*entries)
         if moved:
             self.ctx.publish(
                 Event(
@@ -287,10 +414,13 @@ class ChannelService(Service):
         kind: str,
         allow: list[str],
         deny: list[str],
+        reason: str | None = None,
     ) -> PermissionOverwrite:
         """PUT /channels/{id}/permissions/{target}: create or replace one overwrite."""
 
-        def write(conn: sqlite3.Connection) -> tuple[PermissionOverwrite, Channel]:
+        def write(
+            conn: sqlite3.Connection,
+        ) -> tuple[PermissionOverwrite, Channel, AuditLogEntry | None]:
             access = channel_access(conn, channel_id, principal)
             access.require_visible_member()
             access.require("manage_roles")
@@ -309,16 +439,22 @@ class ChannelService(Service):
             channel_store.put_overwrite(conn, channel_id, overwrite)
             channel = channel_store.get_channel(conn, channel_id)
             assert channel is not None
-            return overwrite, channel
+            entry = _audit_overwrite(
+                conn, self.ctx, principal, channel, previous, overwrite, reason
+            )
+            return overwrite, channel, entry
 
-        overwrite, channel = await self.db.write(write)
+        overwrite, channel, entry = await self.db.write(write)
         self._overwrites_changed(channel)
+        self.ctx.get(AuditLogService).published(entry)
         return overwrite
 
-    async def delete_overwrite(self, principal: Principal, channel_id: int, target_id: int) -> None:
+    async def delete_overwrite(
+        self, principal: Principal, channel_id: int, target_id: int, *, reason: str | None = None
+    ) -> None:
         """DELETE /channels/{id}/permissions/{target}: idempotent."""
 
-        def write(conn: sqlite3.Connection) -> Channel | None:
+        def write(conn: sqlite3.Connection) -> tuple[Channel, AuditLogEntry | None] | None:
             access = channel_access(conn, channel_id, principal)
             access.require_visible_member()
             access.require("manage_roles")
@@ -328,11 +464,16 @@ class ChannelService(Service):
             _check_overwrite_target(conn, access, previous, deleting=True)
             access.require_can_grant(frozenset({*previous.allow, *previous.deny}))
             channel_store.delete_overwrite(conn, channel_id, target_id)
-            return channel_store.get_channel(conn, channel_id)
+            channel = channel_store.get_channel(conn, channel_id)
+            assert channel is not None
+            entry = _audit_overwrite(conn, self.ctx, principal, channel, previous, None, reason)
+            return channel, entry
 
-        channel = await self.db.write(write)
-        if channel is not None:
+        done = await self.db.write(write)
+        if done is not None:
+            channel, entry = done
             self._overwrites_changed(channel)
+            self.ctx.get(AuditLogService).published(entry)
 
     def _overwrites_changed(self, channel: Channel) -> None:
         assert channel.space_id is not None

@@ -5,6 +5,7 @@ re-encoded as PNG (animated GIFs are kept too) and written inside the same trans
 stores the row, after every other check, so a refused request leaves nothing behind.
 Names follow D21 and are unique per space; a space holds at most 200 emojis. Events:
 `emoji.create`/`emoji.update` `{space_id, emoji}` and `emoji.delete` `{space_id, emoji_id}`.
+Every change writes its audit entry in the same transaction.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from accord.auth.principal import Principal
 from accord.errors import NotFoundError, ValidationError
 from accord.events.types import Event
+from accord.models.audit_log import AuditLogEntry
 from accord.models.emojis import (
     EMOJI_IMAGE_MAX_BYTES,
     EMOJI_IMAGE_MAX_DIMENSION,
@@ -23,6 +25,7 @@ from accord.models.emojis import (
     Emoji,
     validate_emoji_name,
 )
+from accord.services.audit_log import AuditLogService, audit
 from accord.services.context import Context, Service
 from accord.services.images import ImageService
 from accord.services.permissions import space_access
@@ -44,6 +47,35 @@ def _check_roles(conn: sqlite3.Connection, space_id: int, role_ids: Sequence[int
     if len(found) != len(unique):
         raise ValidationError("unknown role", field="roles")
     return unique
+
+
+def _audited(emoji: Emoji) -> dict[str, Any]:
+    return {"name": emoji.name, "roles": [str(r) for r in sorted(emoji.role_ids)]}
+
+
+def _audit_emoji(
+    conn: sqlite3.Connection,
+    ctx: Context,
+    principal: Principal,
+    action: str,
+    before: Emoji | None,
+    after: Emoji | None,
+    reason: str | None,
+) -> AuditLogEntry:
+    emoji = after or before
+    assert emoji is not None
+    return audit(
+        conn,
+        ctx,
+        principal,
+        emoji.space_id,
+        action,
+        target_id=emoji.id,
+        target_type="emoji",
+        reason=reason,
+        before=None if before is None else _audited(before),
+        after=None if after is None else _audited(after),
+    )
 
 
 class EmojiService(Service):
@@ -94,6 +126,7 @@ class EmojiService(Service):
         name: str,
         image: str,
         role_ids: Sequence[int] = (),
+        reason: str | None = None,
     ) -> dict[str, Any]:
         """POST /spaces/{s}/emojis: manage_emojis."""
         name = validate_emoji_name(name)
@@ -109,7 +142,7 @@ class EmojiService(Service):
         emoji_id = self.ctx.new_id()
         now = now_ts()
 
-        def write(conn: sqlite3.Connection) -> Emoji:
+        def write(conn: sqlite3.Connection) -> tuple[Emoji, AuditLogEntry]:
             roles = self._check_create(conn, principal, space_id, name, role_ids)
             stored = images.save_prepared(prepared, "emojis")
             emoji_store.insert_emoji(
@@ -125,9 +158,11 @@ class EmojiService(Service):
             emoji_store.set_emoji_roles(conn, emoji_id, roles)
             found = emoji_store.get_emoji(conn, emoji_id)
             assert found is not None
-            return found
+            entry = _audit_emoji(conn, self.ctx, principal, "emoji_create", None, found, reason)
+            return found, entry
 
-        emoji = await self.db.write(write)
+        emoji, entry = await self.db.write(write)
+        self.ctx.get(AuditLogService).published(entry)
         wire = self._wire(emoji)
         self.ctx.publish(
             Event(
@@ -146,12 +181,13 @@ class EmojiService(Service):
         *,
         name: str | None,
         role_ids: Sequence[int] | None,
+        reason: str | None = None,
     ) -> dict[str, Any]:
         """PATCH /spaces/{s}/emojis/{e}: manage_emojis; name and roles."""
         new_name = validate_emoji_name(name) if name is not None else None
         now = now_ts()
 
-        def write(conn: sqlite3.Connection) -> tuple[Emoji, bool]:
+        def write(conn: sqlite3.Connection) -> tuple[Emoji, AuditLogEntry | None]:
             space_access(conn, space_id, principal).require("manage_emojis")
             emoji = emoji_store.get_emoji(conn, emoji_id, space_id)
             if emoji is None:
@@ -169,11 +205,15 @@ class EmojiService(Service):
                     changed = True
             found = emoji_store.get_emoji(conn, emoji_id)
             assert found is not None
-            return found, changed
+            if not changed:
+                return found, None
+            entry = _audit_emoji(conn, self.ctx, principal, "emoji_update", emoji, found, reason)
+            return found, entry
 
-        emoji, changed = await self.db.write(write)
+        emoji, entry = await self.db.write(write)
         wire = self._wire(emoji)
-        if changed:
+        if entry is not None:
+            self.ctx.get(AuditLogService).published(entry)
             self.ctx.publish(
                 Event(
                     type="emoji.update",
@@ -183,14 +223,21 @@ class EmojiService(Service):
             )
         return wire
 
-    async def delete_emoji(self, principal: Principal, space_id: int, emoji_id: int) -> None:
+    async def delete_emoji(
+        self, principal: Principal, space_id: int, emoji_id: int, *, reason: str | None = None
+    ) -> None:
         """DELETE /spaces/{s}/emojis/{e}: manage_emojis; idempotent (G-40), scoped (G-04)."""
 
-        def write(conn: sqlite3.Connection) -> bool:
+        def write(conn: sqlite3.Connection) -> AuditLogEntry | None:
             space_access(conn, space_id, principal).require("manage_emojis")
-            return emoji_store.delete_emoji(conn, space_id, emoji_id)
+            emoji = emoji_store.get_emoji(conn, emoji_id, space_id)
+            if emoji is None or not emoji_store.delete_emoji(conn, space_id, emoji_id):
+                return None
+            return _audit_emoji(conn, self.ctx, principal, "emoji_delete", emoji, None, reason)
 
-        if await self.db.write(write):
+        entry = await self.db.write(write)
+        if entry is not None:
+            self.ctx.get(AuditLogService).published(entry)
             self.ctx.publish(
                 Event(
                     type="emoji.delete",

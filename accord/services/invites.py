@@ -6,18 +6,24 @@ caller is refused before any use is counted, and a caller who is already a membe
 none. Listing shows every invite to holders of manage_channels or manage_space and only their
 own to others; an invite may be deleted by its inviter or by those permissions. At most 1,000
 live invites per space (D23); expired and used-up ones are purged when a new one is made.
+An invite can be edited (max_uses, max_age, temporary) by whoever may delete it; max_age
+counts from the invite's creation. `GET /invites/{code}` previews the space (name, icon,
+description, member count) without joining. Creating, editing and deleting are audited.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 from accord.auth.principal import Principal
 from accord.errors import ForbiddenError, MissingPermissionsError, NotFoundError, ValidationError
 from accord.events.types import Event
+from accord.models.audit_log import AuditLogEntry
 from accord.models.invites import Invite
 from accord.models.members import Member
 from accord.models.users import User
+from accord.services.audit_log import AuditLogService, audit
 from accord.services.context import Service
 from accord.services.members import member_joined
 from accord.services.permissions import SpaceAccess, channel_access, space_access
@@ -27,7 +33,7 @@ from accord.storage import invites as invite_store
 from accord.storage import members as member_store
 from accord.storage import spaces as space_store
 from accord.storage import users as user_store
-from accord.times import now_ts, ts_after
+from accord.times import now_ts, parse_ts, ts_after
 
 INVITES_PER_SPACE = 1000  # D23
 MAX_USES_MAX = 100_000
@@ -38,16 +44,74 @@ def _sees_all(access: SpaceAccess) -> bool:
     return access.has("manage_channels") or access.has("manage_space")
 
 
+def audited_invite(invite: Invite) -> dict[str, Any]:
+    return {
+        "code": invite.code,
+        "channel_id": None if invite.channel_id is None else str(invite.channel_id),
+        "max_uses": invite.max_uses,
+        "max_age": invite.max_age,
+        "temporary": invite.temporary,
+    }
+
+
+def _audit_invite(
+    conn: sqlite3.Connection,
+    service: Service,
+    principal: Principal,
+    action: str,
+    before: Invite | None,
+    after: Invite | None,
+    reason: str | None,
+) -> AuditLogEntry:
+    invite = after or before
+    assert invite is not None
+    return audit(
+        conn,
+        service.ctx,
+        principal,
+        invite.space_id,
+        action,
+        target_id=invite.code,
+        target_type="invite",
+        reason=reason,
+        before=None if before is None else audited_invite(before),
+        after=None if after is None else audited_invite(after),
+    )
+
+
+def _require_invite_manager(conn: sqlite3.Connection, invite: Invite, principal: Principal) -> None:
+    """D-inv2: the inviter, or manage_channels / manage_space in the invite's space."""
+    if invite.inviter_id != principal.user_id:
+        access = space_access(conn, invite.space_id, principal)
+        access.require_member()
+        if not _sees_all(access):
+            raise MissingPermissionsError("manage_channels")
+
+
+def _check_limits(max_uses: int | None, max_age: int | None) -> None:
+    if max_uses is not None:
+        check_range(max_uses, "max_uses", 0, MAX_USES_MAX)
+    if max_age is not None:
+        check_range(max_age, "max_age", 0, MAX_AGE_MAX_S)
+
+
 def invite_event(kind: str, invite: Invite) -> Event:
-    """invite.create (the Invite) / invite.delete ({code, space_id, channel_id?}, D-inv3);
-    channel invites are seen only by those who can view the channel."""
-    if kind == "invite.create":
+    """invite.create / invite.update (the Invite) and invite.delete ({code, space_id,
+    channel_id?}, D-inv3); channel invites are seen only by those who can view the channel."""
+    if kind in ("invite.create", "invite.update"):
         data = invite.to_wire()
     else:
         data = {"code": invite.code, "space_id": str(invite.space_id)}
         if invite.channel_id is not None:
             data["channel_id"] = str(invite.channel_id)
     return Event(type=kind, data=data, space_id=invite.space_id, channel_id=invite.channel_id)
+
+
+def _expiry(created_at: str, max_age: int | None) -> str | None:
+    """created_at + max_age seconds (None: never expires)."""
+    if max_age is None:
+        return None
+    return ts_after(max_age, start=parse_ts(created_at))
 
 
 class InviteService(Service):
@@ -60,16 +124,14 @@ class InviteService(Service):
         max_uses: int | None,
         max_age: int | None,
         temporary: bool,
+        reason: str | None = None,
     ) -> Invite:
         """POST /spaces/{id}/invites or /channels/{id}/invites: create_invites there."""
-        if max_uses is not None:
-            check_range(max_uses, "max_uses", 0, MAX_USES_MAX)
-        if max_age is not None:
-            check_range(max_age, "max_age", 0, MAX_AGE_MAX_S)
+        _check_limits(max_uses, max_age)
         uses_cap = max_uses or None  # D-inv: 0 = unlimited
         age = max_age or None
 
-        def write(conn: sqlite3.Connection) -> Invite:
+        def write(conn: sqlite3.Connection) -> tuple[Invite, AuditLogEntry]:
             if channel_id is not None:
                 access = channel_access(conn, channel_id, principal)
                 access.require_visible_member()
@@ -98,10 +160,12 @@ class InviteService(Service):
             )
             invite = invite_store.get_invite(conn, code)
             assert invite is not None
-            return invite
+            entry = _audit_invite(conn, self, principal, "invite_create", None, invite, reason)
+            return invite, entry
 
-        invite = await self.db.write(write)
+        invite, entry = await self.db.write(write)
         self.ctx.publish(invite_event("invite.create", invite))
+        self.ctx.get(AuditLogService).published(entry)
         return invite
 
     async def list_invites(
@@ -132,29 +196,105 @@ class InviteService(Service):
         return await self.db.read(read)
 
     async def get_invite(self, code: str) -> Invite:
-        """GET /invites/{code}: any authenticated caller (the code is the capability)."""
+        """The invite by code (any authenticated caller: the code is the capability)."""
         invite = await self.db.read(invite_store.get_invite, code)
         if invite is None:
             raise NotFoundError("invite not found")
         return invite
 
-    async def delete_invite(self, principal: Principal, code: str) -> None:
-        """DELETE /invites/{code}: the inviter, or manage_channels / manage_space (D-inv2)."""
+    async def preview_invite(self, code: str) -> dict[str, Any]:
+        """GET /invites/{code}: the Invite plus a preview of its space (`space` with id, name,
+        icon, description, member_count) and its inviter, without joining (G-35)."""
 
-        def write(conn: sqlite3.Connection) -> Invite:
+        def read(conn: sqlite3.Connection) -> dict[str, Any]:
             invite = invite_store.get_invite(conn, code)
             if invite is None:
                 raise NotFoundError("invite not found")
-            if invite.inviter_id != principal.user_id:
-                access = space_access(conn, invite.space_id, principal)
-                access.require_member()
-                if not _sees_all(access):
-                    raise MissingPermissionsError("manage_channels")
-            invite_store.delete_invite(conn, code)
-            return invite
+            space = space_store.get_space(conn, invite.space_id)
+            if space is None:
+                raise NotFoundError("invite not found")
+            count = member_store.count_members(conn, space.id)
+            preview: dict[str, Any] = {
+                "id": str(space.id),
+                "name": space.name,
+                "slug": space.slug,
+                "icon": space.icon,
+                "banner": space.banner,
+                "description": space.description,
+                "public": space.public,
+                "features": ["public"] if space.public else [],
+                "member_count": count,
+                "approximate_member_count": count,
+            }
+            extra: dict[str, Any] = {"space": preview, "approximate_member_count": count}
+            inviter = user_store.get_user(conn, invite.inviter_id) if invite.inviter_id else None
+            if inviter is not None:
+                extra["inviter"] = inviter.to_wire(viewer_id=0)
+            return invite.to_wire(**extra)
 
-        invite = await self.db.write(write)
+        return await self.db.read(read)
+
+    async def update_invite(
+        self,
+        principal: Principal,
+        code: str,
+        *,
+        max_uses: int | None,
+        max_age: int | None,
+        temporary: bool | None,
+        changes: frozenset[str],
+        reason: str | None = None,
+    ) -> Invite:
+        """PATCH /invites/{code}: the inviter, or manage_channels / manage_space (D-inv2).
+        `changes` names the fields sent; 0 or null means unlimited / never (D-inv), and
+        max_age counts from the invite's creation."""
+        _check_limits(max_uses, max_age)
+
+        def write(conn: sqlite3.Connection) -> tuple[Invite, AuditLogEntry | None]:
+            invite = invite_store.get_invite(conn, code)
+            if invite is None:
+                raise NotFoundError("invite not found")
+            _require_invite_manager(conn, invite, principal)
+            fields: dict[str, Any] = {}
+            if "max_uses" in changes:
+                fields["max_uses"] = max_uses or None
+            if "max_age" in changes:
+                age = max_age or None
+                fields["max_age"] = age
+                fields["expires_at"] = _expiry(invite.created_at, age)
+            if "temporary" in changes and temporary is not None:
+                fields["temporary"] = temporary
+            invite_store.update_invite(conn, code, fields)
+            updated = invite_store.get_invite(conn, code)
+            assert updated is not None
+            if audited_invite(invite) == audited_invite(updated):
+                return updated, None
+            entry = _audit_invite(conn, self, principal, "invite_update", invite, updated, reason)
+            return updated, entry
+
+        invite, entry = await self.db.write(write)
+        if entry is not None:
+            self.ctx.publish(invite_event("invite.update", invite))
+            self.ctx.get(AuditLogService).published(entry)
+        return invite
+
+    async def delete_invite(
+        self, principal: Principal, code: str, *, reason: str | None = None
+    ) -> None:
+        """DELETE /invites/{code}: the inviter, or manage_channels / manage_space (D-inv2)."""
+
+        def write(conn: sqlite3.Connection) -> tuple[Invite, AuditLogEntry]:
+            invite = invite_store.get_invite(conn, code)
+            if invite is None:
+                raise NotFoundError("invite not found")
+            _require_invite_manager(conn, invite, principal)
+            invite_store.delete_invite(conn, code)
+            entry = _audit_invite(conn, self, principal, "invite_delete", invite, None, reason)
+            return invite, entry
+
+        invite, entry = await self.db.write(write)
         self.ctx.publish(invite_event("invite.delete", invite))
+        self.ctx.get(AuditLogService).published(entry)
 
     async def accept_invite(self, principal: Principal, code: str) -> Invite:
         """POST /invites/{code}/accept: join the invite's space (CLIENT.md 4.9)."""

@@ -19,10 +19,12 @@ from typing import Any
 from accord.auth.principal import Principal
 from accord.errors import ForbiddenError, NotFoundError, ValidationError
 from accord.events.types import BusItem, Event, SessionControl
+from accord.models.audit_log import AuditLogEntry
 from accord.models.members import Member
 from accord.models.users import User
 from accord.permissions import OWNER_POSITION
-from accord.services.context import Service
+from accord.services.audit_log import AuditLogService, audit
+from accord.services.context import Context, Service
 from accord.services.permissions import SpaceAccess, space_access
 from accord.storage import members as member_store
 from accord.storage import roles as role_store
@@ -115,6 +117,29 @@ def parse_timeout(raw: str | None) -> str | None:
     return format_ts(moment)
 
 
+def _role_update_entry(
+    conn: sqlite3.Connection,
+    ctx: Context,
+    principal: Principal,
+    before: Member,
+    after: Member,
+    reason: str | None,
+) -> AuditLogEntry:
+    """member_role_update: the member's role ids before and after."""
+    return audit(
+        conn,
+        ctx,
+        principal,
+        after.space_id,
+        "member_role_update",
+        target_id=after.user_id,
+        target_type="user",
+        reason=reason,
+        before={"roles": [str(r) for r in sorted(before.roles)]},
+        after={"roles": [str(r) for r in sorted(after.roles)]},
+    )
+
+
 def clean_nickname(raw: str | None) -> str | None:
     """A nickname of at most 32 characters; empty or null clears it."""
     if raw is None:
@@ -159,7 +184,13 @@ class MemberService(Service):
         return await self.db.read(read)
 
     async def update_member(
-        self, principal: Principal, space_id: int, user_id: int, changes: dict[str, Any]
+        self,
+        principal: Principal,
+        space_id: int,
+        user_id: int,
+        changes: dict[str, Any],
+        *,
+        reason: str | None = None,
     ) -> MemberView:
         """PATCH /spaces/{id}/members/{uid} (and @me). `changes` holds the fields sent:
         nickname (None clears), mute, deaf, roles (role ids, replaces the set),
@@ -174,7 +205,9 @@ class MemberService(Service):
             fields["timed_out_until"] = parse_timeout(changes["timed_out_until"])
         wanted_roles: list[int] | None = changes.get("roles")
 
-        def write(conn: sqlite3.Connection) -> tuple[MemberView, bool, bool]:
+        def write(
+            conn: sqlite3.Connection,
+        ) -> tuple[MemberView, bool, bool, list[AuditLogEntry]]:
             access = space_access(conn, space_id, principal)
             access.require_member()
             current = _view(conn, space_id, user_id)
@@ -200,14 +233,60 @@ class MemberService(Service):
             if roles_changed and new_roles is not None:
                 member_store.set_member_roles(conn, space_id, user_id, new_roles)
             view = _view(conn, space_id, user_id)
-            return view, view.member != current.member, roles_changed
+            entries = self._audit_update(conn, principal, current.member, view.member, reason)
+            return view, view.member != current.member, roles_changed, entries
 
-        view, changed, roles_changed = await self.db.write(write)
+        view, changed, roles_changed, entries = await self.db.write(write)
         if changed:
             self.ctx.publish(member_updated(view.member, view.user))
         if roles_changed:
             self.ctx.publish(SessionControl(kind="permissions_changed", space_id=space_id))
+        self.ctx.get(AuditLogService).published(*entries)
         return view
+
+    def _audit_update(
+        self,
+        conn: sqlite3.Connection,
+        principal: Principal,
+        before: Member,
+        after: Member,
+        reason: str | None,
+    ) -> list[AuditLogEntry]:
+        """member_timeout, member_role_update and (for edits of someone else) member_update
+        entries for what actually changed."""
+        entries: list[AuditLogEntry] = []
+
+        def record(action: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+            entries.append(
+                audit(
+                    conn,
+                    self.ctx,
+                    principal,
+                    after.space_id,
+                    action,
+                    target_id=after.user_id,
+                    target_type="user",
+                    reason=reason,
+                    before=old,
+                    after=new,
+                )
+            )
+
+        if before.timed_out_until != after.timed_out_until:
+            record(
+                "member_timeout",
+                {"timed_out_until": before.timed_out_until},
+                {"timed_out_until": after.timed_out_until},
+            )
+        if set(before.roles) != set(after.roles):
+            entries.append(_role_update_entry(conn, self.ctx, principal, before, after, reason))
+        if after.user_id != principal.user_id:
+            fields = ("nickname", "mute", "deaf")
+            old = {name: getattr(before, name) for name in fields}
+            new = {name: getattr(after, name) for name in fields}
+            if old != new:
+                record("member_update", old, new)
+        return entries
 
     @staticmethod
     def _checked_role_set(
@@ -232,20 +311,34 @@ class MemberService(Service):
                 access.require_outranks_role(role.position)
         return tuple(sorted(result))
 
-    async def kick(self, principal: Principal, space_id: int, user_id: int) -> None:
+    async def kick(
+        self, principal: Principal, space_id: int, user_id: int, *, reason: str | None = None
+    ) -> None:
         """DELETE /spaces/{id}/members/{uid}: kick_members, then HIERARCHY; idempotent."""
 
-        def write(conn: sqlite3.Connection) -> User | None:
+        def write(conn: sqlite3.Connection) -> tuple[User | None, AuditLogEntry] | None:
             access = space_access(conn, space_id, principal)
             access.require("kick_members")
             access.require_outranks_member(target_position(conn, access, user_id))
             if not member_store.remove_member(conn, space_id, user_id):
                 return None
-            return user_store.get_user(conn, user_id)
+            entry = audit(
+                conn,
+                self.ctx,
+                principal,
+                space_id,
+                "member_kick",
+                target_id=user_id,
+                target_type="user",
+                reason=reason,
+            )
+            return user_store.get_user(conn, user_id), entry
 
-        user = await self.db.write(write)
-        if user is not None:
+        kicked = await self.db.write(write)
+        if kicked is not None:
+            user, entry = kicked
             self.ctx.publish(*member_left(space_id, user, user_id))
+            self.ctx.get(AuditLogService).published(entry)
 
     async def leave(self, principal: Principal, space_id: int) -> None:
         """DELETE /spaces/{id}/members/@me: leave a space (G-35). The owner cannot leave."""
@@ -255,7 +348,7 @@ class MemberService(Service):
             if space is None:
                 raise NotFoundError("unknown_space")
             if space.owner_id == principal.user_id:
-                raise ForbiddenError("the owner cannot leave their space")
+                raise ForbiddenError("the owner cannot leave their space: transfer ownership first")
             if not member_store.remove_member(conn, space_id, principal.user_id):
                 raise ForbiddenError("you are not a member of this space")
             return user_store.get_user(conn, principal.user_id)
@@ -264,12 +357,19 @@ class MemberService(Service):
         self.ctx.publish(*member_left(space_id, user, principal.user_id))
 
     async def set_role(
-        self, principal: Principal, space_id: int, user_id: int, role_id: int, *, assign: bool
+        self,
+        principal: Principal,
+        space_id: int,
+        user_id: int,
+        role_id: int,
+        *,
+        assign: bool,
+        reason: str | None = None,
     ) -> None:
         """PUT/DELETE /spaces/{id}/members/{uid}/roles/{rid}: manage_roles, the role in this
         space and below the caller, HIERARCHY over the target unless it is the caller."""
 
-        def write(conn: sqlite3.Connection) -> MemberView | None:
+        def write(conn: sqlite3.Connection) -> tuple[MemberView, AuditLogEntry] | None:
             access = space_access(conn, space_id, principal)
             access.require("manage_roles")
             role = role_store.get_role(conn, space_id, role_id)
@@ -291,11 +391,15 @@ class MemberService(Service):
                 space_store.assign_role(conn, space_id, user_id, role_id)
             elif not member_store.unassign_role(conn, space_id, user_id, role_id):
                 return None
-            return _view(conn, space_id, user_id)
+            view = _view(conn, space_id, user_id)
+            entry = _role_update_entry(conn, self.ctx, principal, member, view.member, reason)
+            return view, entry
 
-        view = await self.db.write(write)
-        if view is not None:
+        done = await self.db.write(write)
+        if done is not None:
+            view, entry = done
             self.ctx.publish(
                 member_updated(view.member, view.user),
                 SessionControl(kind="permissions_changed", space_id=space_id),
             )
+            self.ctx.get(AuditLogService).published(entry)

@@ -6,18 +6,27 @@ and `read_history`; public spaces let non-members read as @everyone) and DM chan
 participants only). Events are published after commit with the payloads CLIENT.md 6.6
 reads; space-channel events carry `space_id` and `channel_id` so the gateway can filter by
 view permission, DM events go to the participants.
+
+Slow mode (G-32): a channel's `rate_limit` (`rate_limit_per_user`) lets each user send one
+message per that many seconds there; holders of manage_messages or manage_channels are exempt.
+The check and the bookkeeping run inside the sending transaction (writes are serialized), so
+two concurrent sends cannot both slip through. Moderator deletes (someone else's message) and
+bulk deletes write audit entries in the same transaction.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import sqlite3
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from accord.auth.principal import Principal
-from accord.errors import ForbiddenError, NotFoundError, ValidationError
+from accord.errors import ForbiddenError, NotFoundError, RateLimitedError, ValidationError
 from accord.events.types import Event
+from accord.models.audit_log import AuditLogEntry
 from accord.models.channels import Channel
 from accord.models.messages import (
     PINS_PER_CHANNEL_MAX,
@@ -29,6 +38,8 @@ from accord.models.messages import (
     validate_content,
 )
 from accord.permissions import has_permission
+from accord.ratelimit import SlowMode
+from accord.services.audit_log import AuditLogService, audit
 from accord.services.context import Context, Service
 from accord.services.dms import MessageChannelAccess, audience_of, load_channel_access
 from accord.services.permissions import channel_permissions_in, space_access
@@ -122,6 +133,22 @@ class MessageService(Service):
         super().__init__(ctx)
         self.files = FileStore(ctx.settings.storage_dir)
         self.base_url = (ctx.settings.public_url or "").rstrip("/")
+        # Touched only inside write transactions, which run one at a time.
+        self.slow_mode = SlowMode()
+
+    def _check_slow_mode(self, access: MessageChannelAccess, user_id: int) -> tuple[int, int]:
+        """Refuse (429) a send that comes too soon after the user's last one in a slow-mode
+        channel; returns the key to record once the message is stored."""
+        key = (access.channel.id, user_id)
+        interval = access.channel.rate_limit
+        if interval <= 0 or access.has("manage_messages") or access.has("manage_channels"):
+            return key
+        wait = self.slow_mode.retry_after(key, time.monotonic())
+        if wait is not None:
+            raise RateLimitedError(
+                wait, f"slow mode is on in this channel: wait {math.ceil(wait)}s between messages"
+            )
+        return key
 
     def _wire(self, view: MessageView) -> dict[str, Any]:
         return view.to_wire(self.base_url)
@@ -213,6 +240,7 @@ class MessageService(Service):
             if files:
                 access.require("attach_files")
             _check_references(conn, channel_id, draft)
+            slow_key = self._check_slow_mode(access, principal.user_id)
             message = _build_message(
                 conn,
                 message_id=message_id,
@@ -249,6 +277,8 @@ class MessageService(Service):
                 author.to_wire(viewer_id=0) if author else None,
                 attachments=tuple(attachments),
             )
+            if access.channel.rate_limit > 0:
+                self.slow_mode.record(slow_key, time.monotonic(), access.channel.rate_limit)
             return view, access
 
         view, access = await self.db.write(write)
@@ -363,11 +393,14 @@ class MessageService(Service):
         message_id: int,
         *,
         as_author_id: int | None = None,
+        reason: str | None = None,
     ) -> None:
         """DELETE /channels/{c}/messages/{m}: the author (still a member, G-08) or
-        manage_messages. `as_author_id` deletes an application's own message."""
+        manage_messages (audited). `as_author_id` deletes an application's own message."""
 
-        def write(conn: sqlite3.Connection) -> tuple[Message, dict[str, Any]]:
+        def write(
+            conn: sqlite3.Connection,
+        ) -> tuple[Message, dict[str, Any], AuditLogEntry | None]:
             if principal is not None:
                 access = load_channel_access(conn, channel_id, principal)
                 audience = access.audience()
@@ -379,17 +412,34 @@ class MessageService(Service):
             message = message_store.get_channel_message(conn, channel_id, message_id)
             if message is None:
                 raise NotFoundError("unknown_message")
+            entry = None
             if principal is not None:
                 access.require("view_channel")
                 if message.author_id != principal.user_id:
                     access.require("manage_messages")
+                    if message.space_id is not None:
+                        entry = audit(
+                            conn,
+                            self.ctx,
+                            principal,
+                            message.space_id,
+                            "message_delete",
+                            target_id=message.id,
+                            target_type="message",
+                            reason=reason,
+                            before={
+                                "author_id": str(message.author_id),
+                                "channel_id": str(message.channel_id),
+                            },
+                        )
             elif message.author_id != as_author_id:
                 raise ForbiddenError("you can only delete your own messages")
             for key in message_store.delete_message(conn, message):
                 self.files.remove("attachments", key)
-            return message, audience
+            return message, audience, entry
 
-        message, audience = await self.db.write(write)
+        message, audience, entry = await self.db.write(write)
+        self.ctx.get(AuditLogService).published(entry)
         data = {
             "id": str(message.id),
             "channel_id": str(message.channel_id),
@@ -404,11 +454,14 @@ class MessageService(Service):
         message_ids: Sequence[int],
         *,
         requested: int | None = None,
+        reason: str | None = None,
     ) -> None:
         """POST /channels/{c}/messages/bulk-delete: manage_messages; at most 100 ids, all
-        of this channel (G-04); unknown ids are skipped."""
+        of this channel (G-04); unknown ids are skipped. Audited with the count deleted."""
 
-        def write(conn: sqlite3.Connection) -> tuple[list[int], MessageChannelAccess]:
+        def write(
+            conn: sqlite3.Connection,
+        ) -> tuple[list[int], MessageChannelAccess, AuditLogEntry | None]:
             access = load_channel_access(conn, channel_id, principal)
             access.require("view_channel")
             access.require("manage_messages")
@@ -426,9 +479,23 @@ class MessageService(Service):
             ids = [i for i in unique if i in found]
             for key in message_store.delete_messages(conn, channel_id, ids):
                 self.files.remove("attachments", key)
-            return ids, access
+            entry = None
+            if ids and access.space_id is not None:
+                entry = audit(
+                    conn,
+                    self.ctx,
+                    principal,
+                    access.space_id,
+                    "message_bulk_delete",
+                    target_id=channel_id,
+                    target_type="channel",
+                    reason=reason,
+                    after={"count": len(ids)},
+                )
+            return ids, access, entry
 
-        ids, access = await self.db.write(write)
+        ids, access, entry = await self.db.write(write)
+        self.ctx.get(AuditLogService).published(entry)
         if ids:
             data = {
                 "ids": [str(i) for i in ids],

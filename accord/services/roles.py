@@ -15,10 +15,12 @@ from typing import Any
 from accord.auth.principal import Principal
 from accord.errors import ForbiddenError, NotFoundError, ValidationError
 from accord.events.types import BusItem, Event, SessionControl
+from accord.models.audit_log import AuditLogEntry
 from accord.models.channels import Channel
 from accord.models.roles import Role
 from accord.permissions import reorder_positions, unknown_permissions
-from accord.services.context import Service
+from accord.services.audit_log import AuditLogService, audit
+from accord.services.context import Context, Service
 from accord.services.permissions import SpaceAccess, space_access
 from accord.services.spaces import check_range, check_text, clean_name
 from accord.storage import channels as channel_store
@@ -41,6 +43,44 @@ def check_permission_names(names: list[str], field: str = "permissions") -> list
 def role_event(kind: str, role: Role) -> Event:
     """role.create / role.update: the Role flat plus space_id (D-ev)."""
     return Event(type=kind, data=role.to_wire(space_id=str(role.space_id)), space_id=role.space_id)
+
+
+def audited_role(role: Role) -> dict[str, Any]:
+    """The role fields an audit entry compares."""
+    return {
+        "name": role.name,
+        "color": role.color,
+        "hoist": role.hoist,
+        "mentionable": role.mentionable,
+        "icon": role.icon,
+        "position": role.position,
+        "permissions": sorted(role.permissions),
+    }
+
+
+def _audit_role(
+    conn: sqlite3.Connection,
+    ctx: Context,
+    principal: Principal,
+    action: str,
+    before: Role | None,
+    after: Role | None,
+    reason: str | None,
+) -> AuditLogEntry:
+    role = after or before
+    assert role is not None
+    return audit(
+        conn,
+        ctx,
+        principal,
+        role.space_id,
+        action,
+        target_id=role.id,
+        target_type="role",
+        reason=reason,
+        before=None if before is None else audited_role(before),
+        after=None if after is None else audited_role(after),
+    )
 
 
 def _channel_updates(channels: list[Channel]) -> list[BusItem]:
@@ -68,13 +108,14 @@ class RoleService(Service):
         hoist: bool | None,
         permissions: list[str] | None,
         mentionable: bool | None,
+        reason: str | None = None,
     ) -> Role:
         """POST /spaces/{id}/roles: manage_roles; placed above every role (G-40)."""
         name = clean_name(name)
         color = check_range(color or 0, "color", 0, COLOR_MAX)
         names = check_permission_names(permissions or [])
 
-        def write(conn: sqlite3.Connection) -> Role:
+        def write(conn: sqlite3.Connection) -> tuple[Role, AuditLogEntry]:
             access = space_access(conn, space_id, principal)
             access.require("manage_roles")
             access.require_can_grant(names)
@@ -82,7 +123,7 @@ class RoleService(Service):
                 raise ValidationError(
                     f"a space can have at most {ROLES_PER_SPACE} roles", field="name"
                 )
-            return role_store.create_role(
+            role = role_store.create_role(
                 conn,
                 role_id=self.ctx.new_id(),
                 space_id=space_id,
@@ -93,16 +134,24 @@ class RoleService(Service):
                 mentionable=bool(mentionable),
                 now=now_ts(),
             )
+            return role, _audit_role(conn, self.ctx, principal, "role_create", None, role, reason)
 
-        role = await self.db.write(write)
+        role, entry = await self.db.write(write)
         self.ctx.publish(
             role_event("role.create", role),
             SessionControl(kind="permissions_changed", space_id=space_id),
         )
+        self.ctx.get(AuditLogService).published(entry)
         return role
 
     async def update_role(
-        self, principal: Principal, space_id: int, role_id: int, changes: dict[str, Any]
+        self,
+        principal: Principal,
+        space_id: int,
+        role_id: int,
+        changes: dict[str, Any],
+        *,
+        reason: str | None = None,
     ) -> Role:
         """PATCH /spaces/{id}/roles/{rid}: manage_roles and ROLE-HIERARCHY(role). `changes`
         holds the fields sent (None for icon clears it)."""
@@ -121,9 +170,10 @@ class RoleService(Service):
             fields["permissions"] = check_permission_names(changes["permissions"])
         position: int | None = changes.get("position")
 
-        def write(conn: sqlite3.Connection) -> list[Role]:
+        def write(conn: sqlite3.Connection) -> tuple[list[Role], list[AuditLogEntry]]:
             access = space_access(conn, space_id, principal)
             access.require("manage_roles")
+            before = {r.id: r for r in role_store.list_roles(conn, space_id)}
             role = role_store.get_role(conn, space_id, role_id)
             if role is None:
                 raise NotFoundError("unknown_role")
@@ -141,15 +191,17 @@ class RoleService(Service):
                 moved = _apply_positions(conn, access, {role_id: position}, now)
             updated = {r.id: r for r in role_store.list_roles(conn, space_id)}
             changed = [updated[role_id]] if fields or role_id in moved else []
-            return changed + [updated[i] for i in sorted(moved - {role_id})]
+            changed += [updated[i] for i in sorted(moved - {role_id})]
+            return changed, _audit_roles(conn, self.ctx, principal, before, changed, reason)
 
-        changed = await self.db.write(write)
+        changed, entries = await self.db.write(write)
         if not changed:
             return await self._get(principal, space_id, role_id)
         self.ctx.publish(
             *(role_event("role.update", r) for r in changed),
             SessionControl(kind="permissions_changed", space_id=space_id),
         )
+        self.ctx.get(AuditLogService).published(*entries)
         return changed[0]
 
     async def _get(self, principal: Principal, space_id: int, role_id: int) -> Role:
@@ -163,7 +215,12 @@ class RoleService(Service):
         return await self.db.read(read)
 
     async def reorder(
-        self, principal: Principal, space_id: int, requested: list[tuple[int, int]]
+        self,
+        principal: Principal,
+        space_id: int,
+        requested: list[tuple[int, int]],
+        *,
+        reason: str | None = None,
     ) -> list[Role]:
         """PATCH /spaces/{id}/roles: [{id, position}] applied atomically and renumbered."""
         wanted: dict[int, int] = {}
@@ -172,25 +229,33 @@ class RoleService(Service):
                 raise ValidationError("a role is listed twice", field="id")
             wanted[role_id] = position
 
-        def write(conn: sqlite3.Connection) -> tuple[list[Role], list[Role]]:
+        def write(
+            conn: sqlite3.Connection,
+        ) -> tuple[list[Role], list[Role], list[AuditLogEntry]]:
             access = space_access(conn, space_id, principal)
             access.require("manage_roles")
+            before = {r.id: r for r in role_store.list_roles(conn, space_id)}
             moved = _apply_positions(conn, access, wanted, now_ts()) if wanted else set()
             roles = role_store.list_roles(conn, space_id)
-            return roles, [r for r in roles if r.id in moved]
+            changed = [r for r in roles if r.id in moved]
+            entries = _audit_roles(conn, self.ctx, principal, before, changed, reason)
+            return roles, changed, entries
 
-        roles, moved = await self.db.write(write)
+        roles, moved, entries = await self.db.write(write)
         if moved:
             self.ctx.publish(
                 *(role_event("role.update", r) for r in moved),
                 SessionControl(kind="permissions_changed", space_id=space_id),
             )
+            self.ctx.get(AuditLogService).published(*entries)
         return roles
 
-    async def delete_role(self, principal: Principal, space_id: int, role_id: int) -> None:
+    async def delete_role(
+        self, principal: Principal, space_id: int, role_id: int, *, reason: str | None = None
+    ) -> None:
         """DELETE /spaces/{id}/roles/{rid}: manage_roles, not @everyone, ROLE-HIERARCHY."""
 
-        def write(conn: sqlite3.Connection) -> list[Channel]:
+        def write(conn: sqlite3.Connection) -> tuple[list[Channel], AuditLogEntry]:
             access = space_access(conn, space_id, principal)
             access.require("manage_roles")
             role = role_store.get_role(conn, space_id, role_id)
@@ -200,9 +265,11 @@ class RoleService(Service):
                 raise ForbiddenError("cannot delete the @everyone role")
             access.require_outranks_role(role.position)
             touched = role_store.delete_role(conn, space_id, role_id)
-            return channel_store.channels_by_ids(conn, space_id, touched) if touched else []
+            entry = _audit_role(conn, self.ctx, principal, "role_delete", role, None, reason)
+            channels = channel_store.channels_by_ids(conn, space_id, touched) if touched else []
+            return channels, entry
 
-        channels = await self.db.write(write)
+        channels, entry = await self.db.write(write)
         self.ctx.publish(
             Event(
                 type="role.delete",
@@ -212,6 +279,23 @@ class RoleService(Service):
             *_channel_updates(channels),
             SessionControl(kind="permissions_changed", space_id=space_id),
         )
+        self.ctx.get(AuditLogService).published(entry)
+
+
+def _audit_roles(
+    conn: sqlite3.Connection,
+    ctx: Context,
+    principal: Principal,
+    before: dict[int, Role],
+    changed: list[Role],
+    reason: str | None,
+) -> list[AuditLogEntry]:
+    """role_update entries for roles whose audited fields changed."""
+    return [
+        _audit_role(conn, ctx, principal, "role_update", before[role.id], role, reason)
+        for role in changed
+        if role.id in before and audited_role(before[role.id]) != audited_role(role)
+    ]
 
 
 def _apply_positions(

@@ -27,6 +27,7 @@ from accord.storage import audit_log as audit_store
 from accord.storage import soundboard as sound_store
 from accord.storage.files import FileStore
 from accord.times import now_ts
+from accord.voice.service import VoiceService
 
 MAX_SOUNDS_PER_SPACE = 100
 MAX_AUDIO_BYTES = 1024 * 1024
@@ -233,13 +234,11 @@ class SoundboardService(Service):
         return payload
 
     def voice_channel_of(self, user_id: int, space_id: int) -> int | None:
-        """The voice channel of `space_id` the user is in, from the voice service."""
-        voice = self.ctx.voice
-        lookup = getattr(voice, "voice_channel_of", None)
-        if lookup is None:
+        """The voice channel of `space_id` the user is in, from the voice service's states."""
+        state = self.ctx.get(VoiceService).state_of(user_id)
+        if state is None or state.space_id != space_id:
             return None
-        channel: int | None = lookup(user_id, space_id)
-        return channel
+        return state.channel_id
 
     def audio_file(self, sound: Sound) -> tuple[str, str] | None:
         path = self.files.path_of(FILE_KIND, sound.audio_key)

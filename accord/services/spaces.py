@@ -1,11 +1,13 @@
-"""The Space resource: create, read (by id or slug, public or member), update, delete, join.
+"""The Space resource: create, read (by id or slug, public or member), update, delete, join,
+and ownership transfer (G-35: the owner hands the space to a current member).
 
 Rules: names 1-100 characters after trimming, description <= 1,024 (D21); slugs validated and
 auto-suffixed (D-slug); icon/banner are images stored by ImageService (D17a, null clears);
 enum fields are whitelisted and channel references must name a channel of the space (G-25).
 Deleting a space is for its owner or an instance admin and removes everything under it in one
 transaction. Every change publishes its event; membership changes also publish the
-`SessionControl` notices open gateway sessions follow (D12, G-20).
+`SessionControl` notices open gateway sessions follow (D12, G-20). Updates and transfers write
+their audit entries in the same transaction.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from accord.auth.principal import Principal
 from accord.errors import ForbiddenError, NotFoundError, ValidationError
 from accord.events.types import BusItem, Event, SessionControl
 from accord.ids import parse_id
+from accord.models.audit_log import AuditLogEntry
 from accord.models.channels import Channel
 from accord.models.members import Member
 from accord.models.spaces import Space, slug_error
 from accord.models.users import User
+from accord.services.audit_log import AuditLogService, audit
 from accord.services.context import Service
 from accord.services.images import ImageService
 from accord.services.members import member_joined
@@ -69,6 +73,14 @@ def check_slug(slug: str) -> str:
     if problem is not None:
         raise ValidationError(problem, field="slug")
     return slug
+
+
+_NOT_AUDITED = frozenset({"id", "owner_id", "created_at", "features"})
+
+
+def audited_space(space: Space) -> dict[str, Any]:
+    """The space fields a space_update entry compares (ownership has its own action)."""
+    return {k: v for k, v in space.to_wire().items() if k not in _NOT_AUDITED}
 
 
 def space_deleted_items(space_id: int, member_ids: list[int]) -> list[BusItem]:
@@ -145,10 +157,16 @@ class SpaceService(Service):
         return await self.db.read(read)
 
     async def update_space(
-        self, principal: Principal, space_id: int, changes: dict[str, Any]
+        self,
+        principal: Principal,
+        space_id: int,
+        changes: dict[str, Any],
+        *,
+        reason: str | None = None,
     ) -> Space:
         """PATCH /spaces/{id}: manage_space. `changes` holds only the fields sent; None clears
-        icon, banner and the channel references."""
+        icon, banner and the channel references. `owner_id` transfers ownership (the owner
+        only), in the same transaction as the other changes."""
         fields: dict[str, Any] = {}
         if changes.get("name") is not None:
             fields["name"] = clean_name(changes["name"])
@@ -183,11 +201,14 @@ class SpaceService(Service):
             if name in changes
         }
         images = {name: changes[name] for name in ("icon", "banner") if name in changes}
+        new_owner: int | None = changes.get("owner_id")
 
         def check(conn: sqlite3.Connection) -> Space:
             access = space_access(conn, space_id, principal)
             access.require("manage_space")
             _check_channel_references(conn, space_id, references)
+            if new_owner is not None:
+                _check_transfer(conn, access.space, principal, new_owner)
             return access.space
 
         current = await self.db.read(check)
@@ -200,22 +221,103 @@ class SpaceService(Service):
                 fields[name] = stored.hash
         fields.update(references)
 
-        def write(conn: sqlite3.Connection) -> Space:
+        def write(conn: sqlite3.Connection) -> tuple[Space, list[AuditLogEntry]]:
             access = space_access(conn, space_id, principal)
             access.require("manage_space")
             _check_channel_references(conn, space_id, references)
             if "slug" in fields:
                 fields["slug"] = space_store.unique_slug(conn, fields["slug"], except_id=space_id)
-            space_store.update_space(conn, space_id, fields, now_ts())
+            now = now_ts()
+            entries: list[AuditLogEntry] = []
+            if fields:
+                space_store.update_space(conn, space_id, fields, now)
+                updated = space_store.get_space(conn, space_id)
+                assert updated is not None
+                before, after = audited_space(access.space), audited_space(updated)
+                if before != after:
+                    entries.append(
+                        audit(
+                            conn,
+                            self.ctx,
+                            principal,
+                            space_id,
+                            "space_update",
+                            target_id=space_id,
+                            target_type="space",
+                            reason=reason,
+                            before=before,
+                            after=after,
+                        )
+                    )
+            if new_owner is not None:
+                _check_transfer(conn, access.space, principal, new_owner)
+                transfer = self._transfer(conn, access.space, principal, new_owner, reason, now)
+                if transfer is not None:
+                    entries.append(transfer)
             space = space_store.get_space(conn, space_id)
             assert space is not None
-            return space
+            return space, entries
 
-        if not fields:
+        if not fields and (new_owner is None or new_owner == current.owner_id):
             return current
-        space = await self.db.write(write)
+        space, entries = await self.db.write(write)
         self.ctx.publish(Event(type="space.update", data=space.to_wire(), space_id=space.id))
+        if any(entry.action_type == "owner_transfer" for entry in entries):
+            self.ctx.publish(SessionControl(kind="permissions_changed", space_id=space_id))
+        self.ctx.get(AuditLogService).published(*entries)
         return space
+
+    async def transfer_ownership(
+        self, principal: Principal, space_id: int, new_owner_id: int, *, reason: str | None = None
+    ) -> Space:
+        """POST /spaces/{id}/transfer: the owner hands the space to a current member (G-35).
+        The new owner holds every permission implicitly; the old owner keeps their roles."""
+
+        def write(conn: sqlite3.Connection) -> tuple[Space, AuditLogEntry | None]:
+            space = space_store.get_space(conn, space_id)
+            if space is None:
+                raise NotFoundError("unknown_space")
+            _check_transfer(conn, space, principal, new_owner_id)
+            entry = self._transfer(conn, space, principal, new_owner_id, reason, now_ts())
+            updated = space_store.get_space(conn, space_id)
+            assert updated is not None
+            return updated, entry
+
+        space, entry = await self.db.write(write)
+        if entry is not None:
+            self.ctx.publish(
+                Event(type="space.update", data=space.to_wire(), space_id=space.id),
+                SessionControl(kind="permissions_changed", space_id=space_id),
+            )
+            self.ctx.get(AuditLogService).published(entry)
+        return space
+
+    def _transfer(
+        self,
+        conn: sqlite3.Connection,
+        space: Space,
+        principal: Principal,
+        new_owner_id: int,
+        reason: str | None,
+        now: str,
+    ) -> AuditLogEntry | None:
+        """Set the owner (checked by `_check_transfer`) and record owner_transfer; None when
+        the owner does not change."""
+        if new_owner_id == space.owner_id:
+            return None
+        space_store.set_owner(conn, space.id, new_owner_id, now)
+        return audit(
+            conn,
+            self.ctx,
+            principal,
+            space.id,
+            "owner_transfer",
+            target_id=new_owner_id,
+            target_type="user",
+            reason=reason,
+            before={"owner_id": str(space.owner_id)},
+            after={"owner_id": str(new_owner_id)},
+        )
 
     async def delete_space(self, principal: Principal, space_id: int) -> None:
         """DELETE /spaces/{id}: the owner or an instance admin (API.md 3.5)."""
@@ -255,6 +357,17 @@ class SpaceService(Service):
         joined = await self.db.write(write)
         if joined is not None:
             self.ctx.publish(*member_joined(*joined))
+
+
+def _check_transfer(
+    conn: sqlite3.Connection, space: Space, principal: Principal, new_owner_id: int
+) -> None:
+    """Only the owner transfers a space, and only to a current member (or to themselves, a
+    no-op)."""
+    if space.owner_id != principal.user_id:
+        raise ForbiddenError("only the owner can transfer ownership of this space")
+    if new_owner_id != space.owner_id and not space_store.is_member(conn, space.id, new_owner_id):
+        raise ValidationError("the new owner must be a member of this space", field="owner_id")
 
 
 def _choice(value: str, field: str, allowed: tuple[str, ...]) -> str:

@@ -1,8 +1,15 @@
-"""The User resource: reading users, one's spaces, and editing one's own profile (API.md 3.4).
+"""The User resource: reading users, one's spaces, editing one's own profile (API.md 3.4) and
+deleting one's own account (G-35).
 
 Avatars and banners arrive as data URIs or bare base64 and go through the ImageService
 (D17a): the user row stores the image hash, served at `/cdn/avatars/{id}/{hash}.png` and
 `/cdn/banners/{id}/{hash}.png`; null clears them. Sending back the current hash is a no-op.
+
+Deleting an account needs the password (when the user has one) and no owned spaces. The row
+is anonymised rather than removed (`deleted-user-<id>`, "Deleted User", no avatar, banner,
+bio, password or two-factor), so messages keep an author and `GET /users/{id}` shows the
+anonymised user; memberships end (member.leave and the membership notices) and every bearer
+token is revoked in the same transaction, closing the user's gateway sessions.
 """
 
 from __future__ import annotations
@@ -11,16 +18,19 @@ import sqlite3
 import time
 from typing import Any
 
-from accord.errors import ConflictError, NotFoundError, ValidationError
-from accord.events.types import Event
+from accord.auth.principal import Principal
+from accord.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
+from accord.events.types import BusItem, Event
 from accord.models.spaces import Space
 from accord.models.users import User
-from accord.services.auth import validate_display_name, validate_username
+from accord.services.auth import AuthService, validate_display_name, validate_username
 from accord.services.context import Context, Service
 from accord.services.images import ImageService, PreparedImage
+from accord.services.members import member_left
 from accord.storage import members as member_store
+from accord.storage import mfa as mfa_store
 from accord.storage import users as user_store
-from accord.storage.spaces import SPACE_COLUMNS, space_from_row
+from accord.storage.spaces import SPACE_COLUMNS, space_from_row, spaces_owned_by
 from accord.times import now_ts
 
 BIO_MAX = 190  # D21b
@@ -56,12 +66,54 @@ class UserService(Service):
         if cached is not None and now - cached[1] < _CACHE_TTL_S:
             return cached[0]
         user = await self.db.read(user_store.get_user, user_id)
-        if user is None or user.deleted:
+        if user is None:
             raise NotFoundError("unknown_user")
         if len(self._cache) >= _CACHE_MAX:
             self._cache.clear()
         self._cache[user_id] = (user, now)
         return user
+
+    async def delete_account(self, principal: Principal, password: str | None) -> None:
+        """DELETE /users/@me: anonymise the caller's account (see the module docstring)."""
+        if principal.kind != "bearer":
+            raise ForbiddenError("bot accounts belong to their application")
+        stored = await self.db.read(user_store.get_password_hash, principal.user_id)
+        if stored is not None:
+            if password is None:
+                raise ValidationError("required to delete your account", field="password")
+            auth = self.ctx.get(AuthService)
+            if not await auth.verify_password(stored, password):
+                raise ForbiddenError("password is incorrect")
+
+        def write(conn: sqlite3.Connection) -> tuple[User, list[int], list[str]]:
+            owned = spaces_owned_by(conn, principal.user_id)
+            if owned:
+                raise ValidationError(
+                    f"you own {len(owned)} space(s): transfer ownership or delete them first"
+                )
+            left = member_store.remove_user_memberships(conn, principal.user_id)
+            mfa_store.delete_mfa(conn, principal.user_id)
+            user_store.anonymise_user(conn, principal.user_id, now_ts())
+            hashes = user_store.delete_user_tokens(conn, principal.user_id)
+            user = user_store.get_user(conn, principal.user_id)
+            assert user is not None
+            return user, left, hashes
+
+        user, left, hashes = await self.db.write(write)
+        self.forget(user.id)
+        auth = self.ctx.get(AuthService)
+        auth.forget_user(user.id)
+        items: list[BusItem] = [
+            Event(
+                type="user.update",
+                data=user.to_wire(viewer_id=0),
+                space_ids=frozenset(left),
+            )
+        ]
+        for space_id in left:
+            items += member_left(space_id, user, user.id)
+        self.ctx.publish(*items)
+        auth.forget_tokens(hashes)
 
     def forget(self, user_id: int) -> None:
         """Drop a cached user after changing it."""

@@ -121,3 +121,17 @@ def consume_use(conn: sqlite3.Connection, code: str) -> bool:
         (code,),
     )
     return cursor.rowcount > 0
+
+
+_EDITABLE = frozenset({"max_uses", "max_age", "temporary", "expires_at"})
+
+
+def update_invite(conn: sqlite3.Connection, code: str, fields: dict[str, object]) -> None:
+    """Change an invite's limits (PATCH /invites/{code})."""
+    if not fields:
+        return
+    unknown = set(fields) - _EDITABLE
+    if unknown:
+        raise ValueError(f"not editable: {sorted(unknown)}")
+    assignments = ", ".join(f"{name} = ?" for name in fields)
+    conn.execute(f"UPDATE invites SET {assignments} WHERE code = ?", (*fields.values(), code))

@@ -169,3 +169,17 @@ def highest_role_position(conn: sqlite3.Connection, space_id: int, user_id: int)
         (space_id, user_id),
     ).fetchone()
     return int(row[0])
+
+
+def count_members(conn: sqlite3.Connection, space_id: int) -> int:
+    row = conn.execute("SELECT COUNT(*) FROM members WHERE space_id = ?", (space_id,)).fetchone()
+    return int(row[0])
+
+
+def remove_user_memberships(conn: sqlite3.Connection, user_id: int) -> list[int]:
+    """End every membership of a user (account deletion; role assignments cascade); returns
+    the ids of the spaces left."""
+    rows = conn.execute(
+        "DELETE FROM members WHERE user_id = ? RETURNING space_id", (user_id,)
+    ).fetchall()
+    return sorted(row[0] for row in rows)

@@ -286,3 +286,16 @@ def delete_space(conn: sqlite3.Connection, space_id: int) -> None:
     """Delete a space; roles, members, channels, messages, invites, bans, emojis and the rest
     go with it through ON DELETE CASCADE (DATA.md 3) in the caller's transaction."""
     conn.execute("DELETE FROM spaces WHERE id = ?", (space_id,))
+
+
+def set_owner(conn: sqlite3.Connection, space_id: int, owner_id: int, now: str) -> None:
+    """Hand the space to `owner_id` (ownership transfer, G-35)."""
+    conn.execute(
+        "UPDATE spaces SET owner_id = ?, updated_at = ? WHERE id = ?", (owner_id, now, space_id)
+    )
+
+
+def spaces_owned_by(conn: sqlite3.Connection, user_id: int) -> list[int]:
+    """Ids of the spaces a user owns."""
+    rows = conn.execute("SELECT id FROM spaces WHERE owner_id = ? ORDER BY id", (user_id,))
+    return [row[0] for row in rows]

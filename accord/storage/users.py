@@ -184,3 +184,14 @@ def lookup_bot(conn: sqlite3.Connection, token_hash: str) -> tuple[int, bool, in
         (token_hash,),
     ).fetchone()
     return (row[0], bool(row[1]), row[2]) if row else None
+
+
+def anonymise_user(conn: sqlite3.Connection, user_id: int, now: str) -> None:
+    """Account deletion: keep the row (messages keep their author) but strip everything
+    personal, make it unable to log in and mark it deleted."""
+    conn.execute(
+        "UPDATE users SET username = ?, display_name = 'Deleted User', avatar = NULL,"
+        " banner = NULL, accent_color = NULL, bio = NULL, password_hash = NULL,"
+        " mfa_enabled = 0, deleted = 1, updated_at = ? WHERE id = ?",
+        (f"deleted-user-{user_id}", now, user_id),
+    )

@@ -143,7 +143,10 @@ async def end_node_session(
 ) -> bool:
     """Ask a node to drop a participant (MEDIA.md 1 "Leaving"); False if it could not be told."""
     url = f"{node.control_url}/sessions/{quote(node_session, safe='')}/end"
-    headers = {"Authorization": f"Node {secret}"} if secret else {}
+    # Rare calls: no idle keep-alive connection left for the node to wait on when it drains.
+    headers = {"Connection": "close"}
+    if secret:
+        headers["Authorization"] = f"Node {secret}"
     try:
         with trio.fail_after(NODE_CALL_TIMEOUT_S):
             response = await http.post(url, headers=headers)

@@ -20,7 +20,7 @@ async def test_health_is_plain_ok(client: httpx.AsyncClient) -> None:
 async def test_unknown_route_and_wrong_method(client: httpx.AsyncClient) -> None:
     assert_error(await client.get("/api/v1/nope"), 404, "not_found")
     assert_error(await client.get("/nothing/here"), 404, "not_found")
-    r = await client.delete("/api/v1/users/@me")
+    r = await client.put("/api/v1/users/@me")  # DELETE exists now (account deletion)
     assert_error(r, 405, "method_not_allowed")
     # A known path with the wrong method is rate limited; an unknown path is not.
     assert "x-ratelimit-limit" in r.headers

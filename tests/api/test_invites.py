@@ -41,7 +41,9 @@ async def test_space_invite_shape_and_events(
     assert created.data == invite
     assert created.channel_id is None
     r = await client.get(f"/api/v1/invites/{invite['code']}", headers=w.other.headers)
-    assert r.json()["data"] == invite
+    preview = r.json()["data"]
+    assert {k: preview[k] for k in invite} == invite  # the Invite, plus the preview fields
+    assert preview["space"]["id"] == w.space_id
     assert_error(await client.get("/api/v1/invites/nothing1", headers=w.other.headers), 404)
     assert_error(await client.get(f"/api/v1/invites/{invite['code']}"), 401)
 

@@ -95,3 +95,25 @@ async def test_in_memory_database(tmp_path: Path) -> None:
         assert await db.read(lambda c: c.execute("SELECT COUNT(*) FROM users").fetchone()[0]) == 1
     finally:
         await db.close()
+
+
+async def test_expired_tokens_are_purged(tmp_path: Path) -> None:
+    from accord.storage.users import insert_user, insert_user_token, purge_expired_tokens
+
+    db = Database(str(tmp_path / "e.db"))
+    await db.open()
+    try:
+
+        def seed(conn: sqlite3.Connection) -> None:
+            insert_user(conn, user_id=1, username="u", display_name="u", now="2026-01-01T00:00:00")
+            insert_user_token(conn, "old", 1, "2026-01-01T00:00:00", "2025-12-01T00:00:00")
+            insert_user_token(conn, "new", 1, "2099-01-01T00:00:00", "2025-12-01T00:00:00")
+
+        await db.write(seed)
+        assert await db.write(purge_expired_tokens, "2026-06-01T00:00:00") == 1
+        left = await db.read(
+            lambda c: [r[0] for r in c.execute("SELECT token_hash FROM user_tokens")]
+        )
+        assert left == ["new"]
+    finally:
+        await db.close()
