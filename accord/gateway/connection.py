@@ -50,6 +50,7 @@ class Connection:
         "_closing",
         "_drained",
         "_gateway",
+        "_gone",
         "_lot",
         "_nursery",
         "_receive",
@@ -77,6 +78,7 @@ class Connection:
         self._drained = trio.lowlevel.ParkingLot()
         self._nursery: trio.Nursery | None = None
         self._slow: trio.MemorySendChannel[proto.Command] | None = None
+        self._gone: trio.Event | None = None  # made by close(): set when the reader ends
         self.send_started: float | None = None
         self.outbox.on_ready = self._wake
 
@@ -350,6 +352,7 @@ class Connection:
         if self._closing is not None:
             return
         self._closing = _CloseRequest(code, invalid_session, reconnect)
+        self._gone = trio.Event()
         self.protocol.phase = proto.Phase.CLOSED
         session, self.session = self.session, None
         if session is not None and session.connection is self:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from quart import Blueprint, Response
 from quart_trio import QuartTrio
 
 from accord.gateway import _hypercorn
 from accord.gateway.connection import Connection
 from accord.gateway.fanout import Gateway
-from accord.http.responses import error_body, json_response
 from accord.services.context import Context
 
 blueprint = Blueprint("gateway", __name__)
@@ -27,9 +27,8 @@ WS_PATHS = frozenset({"/ws", "/ws/"})
 @blueprint.get("/ws")
 async def not_upgraded() -> Response:
     """GET /ws without a WebSocket upgrade — 400 (GATEWAY.md 1)."""
-    return json_response(
-        error_body("invalid_request", "this endpoint only accepts WebSocket upgrades"), 400
-    )
+    body = {"error": {"code": "invalid_request", "message": "websocket upgrade required"}}
+    return Response(orjson.dumps(body), status=400, content_type="application/json")
 
 
 def install(app: QuartTrio, ctx: Context) -> None:
