@@ -20,6 +20,7 @@ per user here (online when the first session opens, offline when the last one en
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -684,8 +685,18 @@ class Gateway:
             ),
         )
         last_trim = trio.current_time()
+        frozen = False
         while True:
             await trio.sleep(tick)
+            if not frozen:
+                # Start-up is over: move every object that exists now (modules, the app, its
+                # routes) out of the collector's reach. Full collections otherwise rescan them
+                # all and pause the loop for ~60 ms, the whole fan-out p99 budget (measured in
+                # bench/gateway_bench.py). Once per process: several servers in one process
+                # (tests) must not pin each other's garbage.
+                if gc.get_freeze_count() == 0:
+                    gc.freeze()
+                frozen = True
             now = trio.current_time()
             for connection in list(self.connections):
                 connection.check(now, WRITE_TIMEOUT_S)
