@@ -92,6 +92,11 @@ class Settings:
     gateway_identify_timeout_s: float = 30.0
     gateway_resume_window_s: float = 60.0
     gateway_queue_size: int = 512
+    gateway_max_frame_bytes: int = 64 * 1024
+    gateway_inbound_per_minute: int = 120
+    gateway_connect_rate: RateSpec = RateSpec(60, 1.0)
+    gateway_replay_frames: int = 256
+    gateway_bot_privileged_intents: bool = True
     worker_id: int = 0
     pure_python: bool = False
     sfu: SfuSettings | None = None
@@ -161,6 +166,17 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         gateway_queue_size=env.integer(
             "ACCORD_GATEWAY_QUEUE_SIZE", 512, minimum=8, maximum=100_000
         ),
+        gateway_max_frame_bytes=env.integer(
+            "ACCORD_GATEWAY_MAX_FRAME_BYTES", 64 * 1024, minimum=1024, maximum=1024 * 1024
+        ),
+        gateway_inbound_per_minute=env.integer(
+            "ACCORD_GATEWAY_INBOUND_PER_MINUTE", 120, minimum=1, maximum=1_000_000
+        ),
+        gateway_connect_rate=_rate(env, "ACCORD_GATEWAY_CONNECT_RATE", "60/min+60"),
+        gateway_replay_frames=env.integer(
+            "ACCORD_GATEWAY_REPLAY_FRAMES", 256, minimum=0, maximum=100_000
+        ),
+        gateway_bot_privileged_intents=not env.flag("ACCORD_GATEWAY_RESTRICT_BOT_INTENTS"),
         worker_id=env.integer("ACCORD_WORKER_ID", 0, minimum=0, maximum=1023),
         pure_python=env.flag("ACCORD_PURE_PYTHON"),
         sfu=sfu,
