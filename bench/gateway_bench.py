@@ -37,8 +37,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import cpu_seconds, free_port, rss_kib
-from rest_bench import ServerProcess, start_accord_server
+from harness import Server, cpu_seconds, free_port, rss_kib, start_accord
 
 MARKER = b"bench-"
 
@@ -334,7 +333,7 @@ def summarize(
 
 
 def run_accord(
-    server: ServerProcess,
+    server: Server,
     clients: int,
     rounds: int,
     workers: int,
@@ -434,54 +433,52 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--users", type=int, default=10)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        server = start_accord_server(
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        start_accord(
             Path(tmp),
             ACCORD_GATEWAY_CONNECT_RATE="1000000/min",
             ACCORD_GATEWAY_HEARTBEAT_MS="600000",
             ACCORD_GATEWAY_QUEUE_SIZE="512",
             ACCORD_LOG="accord=warning,hypercorn=warning",
-        )
-        try:
-            with httpx.Client(base_url=server.url, timeout=30) as http:
-                tokens = []
-                for i in range(args.users):
-                    r = http.post(
-                        "/api/v1/auth/register",
-                        json={"username": f"bench{i}", "password": "correct horse"},
-                    )
-                    r.raise_for_status()
-                    tokens.append(r.json()["data"]["token"])
-                poster = {"Authorization": f"Bearer {tokens[0]}"}
-                me_spaces = http.get("/api/v1/users/@me/spaces", headers=poster).json()["data"]
-                space_id = me_spaces[0]["id"]
-                channels = http.get(f"/api/v1/spaces/{space_id}/channels", headers=poster).json()[
-                    "data"
-                ]
-                channel_id = next(c["id"] for c in channels if c["type"] == "text")
-            tokens_file = str(Path(tmp) / "tokens.json")
-            Path(tokens_file).write_text(json.dumps([f"Bearer {t}" for t in tokens]))
-            time.sleep(1.0)
-            idle_rss = rss_kib(server.process.pid)
-            print(f"accord idle RSS after start-up and set-up: {idle_rss / 1024:.1f} MiB")
-            rows = []
-            for clients in args.clients:
-                accord = run_accord(
-                    server,
-                    clients,
-                    args.rounds,
-                    args.workers,
-                    tokens_file,
-                    poster,
-                    channel_id,
-                    idle_rss,
+        ) as server,
+    ):
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            tokens = []
+            for i in range(args.users):
+                r = http.post(
+                    "/api/v1/auth/register",
+                    json={"username": f"bench{i}", "password": "correct horse"},
                 )
-                floor = run_baseline(clients, args.rounds, args.workers, tokens_file)
-                rows.append((clients, accord, floor))
-                time.sleep(1.0)
-        finally:
-            server.process.terminate()
-            server.process.wait(timeout=30)
+                r.raise_for_status()
+                tokens.append(r.json()["data"]["token"])
+            poster = {"Authorization": f"Bearer {tokens[0]}"}
+            me_spaces = http.get("/api/v1/users/@me/spaces", headers=poster).json()["data"]
+            space_id = me_spaces[0]["id"]
+            channels = http.get(f"/api/v1/spaces/{space_id}/channels", headers=poster).json()[
+                "data"
+            ]
+            channel_id = next(c["id"] for c in channels if c["type"] == "text")
+        tokens_file = str(Path(tmp) / "tokens.json")
+        Path(tokens_file).write_text(json.dumps([f"Bearer {t}" for t in tokens]))
+        time.sleep(1.0)
+        idle_rss = rss_kib(server.process.pid)
+        print(f"accord idle RSS after start-up and set-up: {idle_rss / 1024:.1f} MiB")
+        rows = []
+        for clients in args.clients:
+            accord = run_accord(
+                server,
+                clients,
+                args.rounds,
+                args.workers,
+                tokens_file,
+                poster,
+                channel_id,
+                idle_rss,
+            )
+            floor = run_baseline(clients, args.rounds, args.workers, tokens_file)
+            rows.append((clients, accord, floor))
+            time.sleep(1.0)
     header = f"{'clients':>7} {'figure':<26} {'accord':>10} {'trio-ws floor':>14} {'target':>10}"
     print(header)
     print("-" * len(header))
