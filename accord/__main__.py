@@ -18,6 +18,7 @@ import trio
 
 from accord.config import ConfigError, Settings, load_settings
 from accord.logs import configure_logging
+from accord.runtime import tune_memory
 
 VERSION = "0.1.0"
 
@@ -38,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"accord: configuration error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_filter)
+    tune_memory()
     command = args.command or "serve"
     if command == "migrate":
         return _migrate(settings)

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import trio
 
-from accord.client.gateway import open_gateway
-from accord.client.voice import VoiceConnection, VoiceServer, open_voice
+if TYPE_CHECKING:
+    from accord.client.voice import VoiceConnection
 
 FRAME_INTERVAL_S = 0.02
 
@@ -68,6 +68,11 @@ async def _token(http: httpx.AsyncClient, args: argparse.Namespace) -> str:
 
 
 async def run_voice_client(args: argparse.Namespace) -> None:
+    # Imported here: the server imports this module for its command line, and the voice
+    # stack (SRTP) has no business in a server process's memory.
+    from accord.client.gateway import open_gateway
+    from accord.client.voice import VoiceServer, open_voice
+
     base = args.url.rstrip("/")
     async with httpx.AsyncClient(base_url=base, timeout=10) as http:
         token = await _token(http, args)

@@ -9,11 +9,6 @@ from __future__ import annotations
 import dataclasses
 import io
 
-from mutagen import MutagenError
-from mutagen.mp3 import MP3, HeaderNotFoundError
-from mutagen.oggopus import OggOpus
-from mutagen.wave import WAVE
-
 from accord.errors import ValidationError
 
 
@@ -36,6 +31,12 @@ def sniff_audio(data: bytes) -> str | None:
 
 def inspect_audio(data: bytes, *, field: str, max_duration_s: float) -> AudioInfo:
     """Type and duration of an audio clip; ValidationError (400) naming `field` otherwise."""
+    # mutagen is loaded on first use: keeps an idle server's footprint low.
+    from mutagen import MutagenError
+    from mutagen.mp3 import MP3, HeaderNotFoundError
+    from mutagen.oggopus import OggOpus
+    from mutagen.wave import WAVE
+
     content_type = sniff_audio(data)
     if content_type is None:
         raise ValidationError("must be Ogg/Opus, MP3 or WAV audio", field=field)

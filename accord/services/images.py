@@ -16,7 +16,6 @@ import io
 import re
 
 import trio
-from PIL import Image, UnidentifiedImageError
 
 from accord.errors import ValidationError
 from accord.services.context import Context, Service
@@ -83,6 +82,8 @@ def _render(
     data: bytes, *, field: str, max_dimension: int, fit: int | None = None
 ) -> tuple[bytes, bytes | None]:
     """PNG bytes (and the GIF bytes when animated), shrunk to fit `fit` px. ValidationError."""
+    from PIL import Image, UnidentifiedImageError  # loaded on first use: keeps idle RSS low
+
     kind = sniff_image(data)
     if kind is None:
         raise ValidationError("must be a PNG, JPEG, GIF or WebP image", field=field)

@@ -25,7 +25,6 @@ from pathlib import Path
 from types import TracebackType
 
 import trio
-from PIL import Image, UnidentifiedImageError
 
 from accord.auth.principal import Principal
 from accord.errors import PayloadTooLargeError, ValidationError
@@ -55,6 +54,8 @@ class StagedFile:
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:
+    from PIL import Image, UnidentifiedImageError  # loaded on first use: keeps idle RSS low
+
     try:
         with Image.open(path) as image:
             return int(image.width), int(image.height)
@@ -313,6 +314,8 @@ class CdnService(Service):
         if cached is None:
 
             def render() -> bytes:
+                from PIL import Image
+
                 out = io.BytesIO()
                 Image.new("RGB", (128, 128), _DEFAULT_AVATAR_COLOURS[index]).save(out, "PNG")
                 return out.getvalue()

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any, TypeVar
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import trio
-from google.protobuf.message import DecodeError, Message
-from livekit.api.access_token import AccessToken, VideoGrants
-from livekit.protocol import models, room
+
+if TYPE_CHECKING:
+    from google.protobuf.message import Message
+    from livekit.api.access_token import VideoGrants
 
 from accord.config import LiveKitSettings
 from accord.errors import UnavailableError
@@ -30,7 +32,33 @@ log = logging.getLogger("accord.voice.livekit")
 TOKEN_TTL = dt.timedelta(hours=6)  # D16a
 ROOM_EMPTY_TIMEOUT_S = 300  # rooms nobody rejoins are closed by LiveKit itself (RT-32)
 _SERVICE = "/twirp/livekit.RoomService/"
-M = TypeVar("M", bound=Message)
+M = TypeVar("M", bound="Message")
+
+
+# livekit-api pulls in aiohttp and the protobuf runtime (~25 MiB resident): load it only when
+# the LiveKit backend is actually used.
+def _grants(**fields: Any) -> VideoGrants:
+    from livekit.api.access_token import VideoGrants
+
+    return VideoGrants(**fields)
+
+
+def _access_token(key: str, secret: str) -> Any:
+    from livekit.api.access_token import AccessToken
+
+    return AccessToken(key, secret)
+
+
+def _room() -> ModuleType:
+    from livekit.protocol import room
+
+    return room
+
+
+def _models() -> ModuleType:
+    from livekit.protocol import models
+
+    return models
 
 
 class LiveKitError(UnavailableError):
@@ -65,7 +93,7 @@ class LiveKit:
         self, *, identity: str, room: str, can_publish: bool, name: str | None = None
     ) -> str:
         """A participant token: join `room`, subscribe, publish data; publish only if allowed."""
-        grants = VideoGrants(
+        grants = _grants(
             room_join=True,
             room=room,
             can_publish=can_publish,
@@ -73,7 +101,7 @@ class LiveKit:
             can_publish_data=True,
         )
         token = (
-            AccessToken(self.settings.api_key, self.settings.api_secret)
+            _access_token(self.settings.api_key, self.settings.api_secret)
             .with_identity(identity)
             .with_grants(grants)
             .with_ttl(TOKEN_TTL)
@@ -83,26 +111,27 @@ class LiveKit:
         return str(token.to_jwt())
 
     async def create_room(self, name: str) -> None:
-        request = room.CreateRoomRequest(name=name, empty_timeout=ROOM_EMPTY_TIMEOUT_S)
-        await self._call("CreateRoom", request, models.Room, VideoGrants(room_create=True))
+        request = _room().CreateRoomRequest(name=name, empty_timeout=ROOM_EMPTY_TIMEOUT_S)
+        await self._call("CreateRoom", request, _models().Room, _grants(room_create=True))
 
     async def delete_room(self, name: str) -> None:
+        room = _room()
         request = room.DeleteRoomRequest(room=name)
-        await self._call(
-            "DeleteRoom", request, room.DeleteRoomResponse, VideoGrants(room_create=True)
-        )
+        await self._call("DeleteRoom", request, room.DeleteRoomResponse, _grants(room_create=True))
 
     async def list_participants(self, name: str) -> list[str]:
         """Identities of the participants in a room."""
+        room = _room()
         request = room.ListParticipantsRequest(room=name)
-        grants = VideoGrants(room_admin=True, room=name)
+        grants = _grants(room_admin=True, room=name)
         reply = await self._call("ListParticipants", request, room.ListParticipantsResponse, grants)
         return [participant.identity for participant in reply.participants]
 
     async def remove_participant(self, name: str, identity: str) -> bool:
         """Remove a participant; False when it was not in the room."""
+        room = _room()
         request = room.RoomParticipantIdentity(room=name, identity=identity)
-        grants = VideoGrants(room_admin=True, room=name)
+        grants = _grants(room_admin=True, room=name)
         try:
             await self._call("RemoveParticipant", request, room.RemoveParticipantResponse, grants)
         except LiveKitNotFoundError:
@@ -110,7 +139,9 @@ class LiveKit:
         return True
 
     async def _call(self, method: str, request: Message, reply: type[M], grants: VideoGrants) -> M:
-        token = AccessToken(self.settings.api_key, self.settings.api_secret).with_grants(grants)
+        from google.protobuf.message import DecodeError
+
+        token = _access_token(self.settings.api_key, self.settings.api_secret).with_grants(grants)
         headers = {
             "Authorization": f"Bearer {token.to_jwt()}",
             "Content-Type": "application/protobuf",
