@@ -61,7 +61,16 @@ INTENT_BY_EVENT: dict[str, str] = {
     "emoji.create": "emojis",
     "emoji.update": "emojis",
     "emoji.delete": "emojis",
+    # D12c: soundboard.* go to sessions that asked for `soundboard`, else to `voice_states`.
+    "soundboard.create": "soundboard",
+    "soundboard.update": "soundboard",
+    "soundboard.delete": "soundboard",
+    "soundboard.play": "soundboard",
+    "audit_log.create": "moderation",
 }
+
+# Sessions without the first intent still receive these events with the second (D12c).
+INTENT_FALLBACK: dict[str, str] = {"soundboard": "voice_states"}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -76,6 +85,8 @@ class Event:
     user_ids: frozenset[int] = frozenset()
     application_id: int | None = None
     session_id: str | None = None
+    # A space permission the recipient must hold (e.g. audit_log.create needs view_audit_log).
+    required_permission: str | None = None
     # Users in user_ids receive the event even if they are no longer space members
     # (e.g. member.leave / space.delete sent to the user who left).
     exclude_session_id: str | None = None

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from accord.auth.principal import Principal, split_authorization
-from accord.events.types import BusItem, Event, SessionControl
+from accord.events.types import INTENT_FALLBACK, BusItem, Event, SessionControl
 from accord.gateway.close_codes import CloseCode
 from accord.gateway.outbox import Outbox
 from accord.gateway.presence import OFFLINE, Presence, parse_presence
@@ -251,7 +251,12 @@ class Gateway:
         intent = event.intent
         space_id = event.space_id
         channel_id = event.channel_id
-        if space_id is not None and channel_id is not None and space_id in self.space_users:
+        required = event.required_permission
+        if (
+            space_id is not None
+            and space_id in self.space_users
+            and (channel_id is not None or required is not None)
+        ):
             await self._ensure_views(space_id, channel_id)
         recipients: list[GatewaySession] = []
         several = (
@@ -262,9 +267,15 @@ class Gateway:
         ) > 1
         seen: set[GatewaySession] = set()
 
+        fallback = INTENT_FALLBACK.get(intent) if intent is not None else None
+
         def take(sessions: set[GatewaySession]) -> None:
             for session in sessions:
-                if intent is not None and intent not in session.intents:
+                if (
+                    intent is not None
+                    and intent not in session.intents
+                    and (fallback is None or fallback not in session.intents)
+                ):
                     continue
                 if several:
                     if session in seen:
@@ -274,8 +285,11 @@ class Gateway:
 
         if space_id is not None:
             for user in self.space_users.get(space_id, ()):
-                if channel_id is None or self._can_view(user, space_id, channel_id):
-                    take(user.sessions)
+                if channel_id is not None and not self._can_view(user, space_id, channel_id):
+                    continue
+                if required is not None and not self._holds(user, space_id, required):
+                    continue
+                take(user.sessions)
         for other_space in event.space_ids:
             for user in self.space_users.get(other_space, ()):
                 take(user.sessions)
@@ -310,13 +324,15 @@ class Gateway:
 
     # -- channel visibility -------------------------------------------------------------------
 
-    async def _ensure_views(self, space_id: int, channel_id: int) -> None:
+    async def _ensure_views(self, space_id: int, channel_id: int | None) -> None:
         """Load a space's role/overwrite data (and connected members' roles) when missing or
         when an event names a channel it does not know yet (created since)."""
         permissions = self.space_permissions.get(space_id)
         unknown = self._unknown_channels.setdefault(space_id, set())
         stale = permissions is None or (
-            channel_id not in permissions.overwrites and channel_id not in unknown
+            channel_id is not None
+            and channel_id not in permissions.overwrites
+            and channel_id not in unknown
         )
         users = self.space_users.get(space_id, set())
         missing = [u for u in users if space_id not in u.views]
@@ -328,7 +344,7 @@ class Gateway:
                 return
             permissions = loaded
             self.space_permissions[space_id] = loaded
-            if channel_id not in loaded.overwrites:
+            if channel_id is not None and channel_id not in loaded.overwrites:
                 unknown.add(channel_id)  # deleted or foreign: decided on base permissions
             users = self.space_users.get(space_id, set())
             missing = list(users)
@@ -343,6 +359,11 @@ class Gateway:
                 role_ids,
                 permissions.base_permissions(user.user_id, role_ids, is_admin=user.is_admin),
             )
+
+    def _holds(self, user: UserEntry, space_id: int, permission: str) -> bool:
+        """Whether the user holds a space-level permission (owner and admins hold all)."""
+        view = user.views.get(space_id)
+        return view is not None and has_permission(view.base, permission)
 
     def _can_view(self, user: UserEntry, space_id: int, channel_id: int) -> bool:
         view = user.views.get(space_id)

@@ -82,5 +82,10 @@ class AuditLogService(Service):
             if entry is None:
                 continue
             self.ctx.publish(
-                Event(type="audit_log.create", data=entry.to_wire(), space_id=entry.space_id)
+                Event(
+                    type="audit_log.create",
+                    data=entry.to_wire(),
+                    space_id=entry.space_id,
+                    required_permission="view_audit_log",
+                )
             )
