@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,10 +30,15 @@ class Migration:
 
 
 def migrations_dir() -> Path:
+    """ACCORD_MIGRATIONS_DIR, else the repository's `migrations/` (a checkout or an editable
+    install), else `<prefix>/share/accord/migrations` (where a regular install puts them)."""
     override = os.environ.get("ACCORD_MIGRATIONS_DIR")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[2] / "migrations"
+    source = Path(__file__).resolve().parents[2] / "migrations"
+    if source.is_dir():
+        return source
+    return Path(sys.prefix) / "share" / "accord" / "migrations"
 
 
 def load_migrations(directory: Path | None = None) -> list[Migration]:
