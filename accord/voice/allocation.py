@@ -40,7 +40,8 @@ def choose_node(
 def voice_regions(nodes: Iterable[SfuNode], optimal: SfuNode | None) -> list[dict[str, Any]]:
     """One entry per region of an online node, deduplicated; the allocated one is optimal.
 
-    With no node at all the seed's placeholder is kept, since clients expect a non-empty list.
+    With no node at all the original's default entry (API.md 3.14) is returned, since clients
+    expect a non-empty list.
     """
     regions: dict[str, dict[str, Any]] = {}
     for node in nodes:
