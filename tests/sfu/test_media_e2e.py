@@ -13,11 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,12 +22,12 @@ import pytest
 import trio
 
 from accord.client.voice import VoiceConnection, VoiceServer, open_voice, rtp_packet
+from tests.sfu.support import Node, start_node_process
 from tests.spaces_support import create_space, join_by_invite
 from tests.support import Account, ServerHandle, register
 
 SECRET = "media-e2e-secret"
 NODE = {"Authorization": f"Node {SECRET}"}
-REPO_ROOT = str(Path(__file__).resolve().parents[2])
 FRAMES = 25
 
 pytestmark = pytest.mark.slow
@@ -47,53 +43,18 @@ def forwarder(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-class Node:
-    def __init__(self, process: trio.Process) -> None:
-        self.process = process
-        self.output = ""
-        self.changed = trio.Event()
-
-    async def collect(self) -> None:
-        assert self.process.stdout is not None
-        async for chunk in self.process.stdout:
-            self.output += chunk.decode(errors="replace")
-            self.changed.set()
-            self.changed = trio.Event()
-
-    async def wait_for(self, pattern: str, timeout: float = 20) -> re.Match[str]:
-        with trio.fail_after(timeout):
-            while (match := re.search(pattern, self.output)) is None:
-                await self.changed.wait()
-        return match
-
-
 async def start_node(nursery: trio.Nursery, main_url: str, forwarder: str) -> Node:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "ACCORD_MODE": "sfu",
-        "ACCORD_MAIN_URL": main_url,
-        "ACCORD_SFU_NODE_ID": "media-1",
-        "ACCORD_SFU_REGION": "local",
-        "ACCORD_SFU_CAPACITY": "20",
-        "ACCORD_SFU_ENDPOINT": "ws://127.0.0.1:0/ws",
-        "ACCORD_SFU_HEARTBEAT_INTERVAL": "1",
-        "ACCORD_SFU_UDP_PORT": "0",
-        "ACCORD_SFU_SECRET": SECRET,
-        "ACCORD_BIND": "127.0.0.1",
-        "PORT": "0",
-        "ACCORD_LOG": "accord=info,hypercorn=warning",
-        "ACCORD_PURE_PYTHON": "1" if forwarder == "reference" else "0",
-    }
-    process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "accord"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        cwd=REPO_ROOT,
+    return await start_node_process(
+        nursery,
+        {
+            "ACCORD_MAIN_URL": main_url,
+            "ACCORD_SFU_NODE_ID": "media-1",
+            "ACCORD_SFU_CAPACITY": "20",
+            "ACCORD_SFU_HEARTBEAT_INTERVAL": "1",
+            "ACCORD_SFU_SECRET": SECRET,
+            "ACCORD_PURE_PYTHON": "1" if forwarder == "reference" else "0",
+        },
     )
-    node = Node(process)
-    nursery.start_soon(node.collect)
-    return node
 
 
 async def voice_join(client: httpx.AsyncClient, who: Account, channel_id: str) -> VoiceServer:

@@ -4,18 +4,15 @@ deregistered and exit 0; and registration backoff when main starts after the nod
 
 from __future__ import annotations
 
-import os
-import re
 import signal
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 import trio
 
+from tests.sfu.support import Node, start_node_process
 from tests.support import Account, ServerHandle, make_settings, start_server
 from tests.voice.support import make_channel, make_space, wait_until
 
@@ -24,7 +21,6 @@ NODE = {"Authorization": f"Node {SECRET}"}
 JOIN = {"self_mute": False, "self_deaf": False}
 
 pytestmark = pytest.mark.slow
-REPO_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 @pytest.fixture
@@ -32,59 +28,18 @@ def server_env() -> dict[str, str]:
     return {"ACCORD_SFU_SECRET": SECRET}
 
 
-class NodeProcess:
-    def __init__(self, process: trio.Process) -> None:
-        self.process = process
-        self.output: list[str] = []
-        self._changed = trio.Event()
-
-    async def collect(self) -> None:
-        assert self.process.stdout is not None
-        buffer = b""
-        async for chunk in self.process.stdout:
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            self.output += [line.decode(errors="replace") for line in lines]
-            self._changed.set()
-            self._changed = trio.Event()
-
-    async def wait_for_line(self, pattern: str, timeout: float = 20) -> re.Match[str]:
-        with trio.fail_after(timeout):
-            while True:
-                for line in self.output:
-                    match = re.search(pattern, line)
-                    if match:
-                        return match
-                await self._changed.wait()
-
-
-async def _start_node(nursery: trio.Nursery, main_url: str, tmp_path: Path) -> NodeProcess:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "ACCORD_MODE": "sfu",
-        "ACCORD_MAIN_URL": main_url,
-        "ACCORD_SFU_NODE_ID": "proc-1",
-        "ACCORD_SFU_REGION": "local",
-        "ACCORD_SFU_CAPACITY": "50",
-        "ACCORD_SFU_ENDPOINT": "ws://127.0.0.1:0/ws",
-        "ACCORD_SFU_HEARTBEAT_INTERVAL": "1",
-        "ACCORD_SFU_UDP_PORT": "0",
-        "ACCORD_SFU_SECRET": SECRET,
-        "ACCORD_BIND": "127.0.0.1",
-        "PORT": "0",
-        "ACCORD_LOG": "accord=info,hypercorn=warning",
-        "DATABASE_URL": f"sqlite:{tmp_path}/unused.db",
-    }
-    process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "accord"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        cwd=REPO_ROOT,
+async def _start_node(nursery: trio.Nursery, main_url: str, tmp_path: Path) -> Node:
+    return await start_node_process(
+        nursery,
+        {
+            "ACCORD_MAIN_URL": main_url,
+            "ACCORD_SFU_NODE_ID": "proc-1",
+            "ACCORD_SFU_CAPACITY": "50",
+            "ACCORD_SFU_HEARTBEAT_INTERVAL": "1",
+            "ACCORD_SFU_SECRET": SECRET,
+            "DATABASE_URL": f"sqlite:{tmp_path}/unused.db",
+        },
     )
-    node = NodeProcess(process)
-    nursery.start_soon(node.collect)
-    return node
 
 
 async def _nodes(client: httpx.AsyncClient) -> list[dict[str, object]]:
@@ -94,7 +49,7 @@ async def _nodes(client: httpx.AsyncClient) -> list[dict[str, object]]:
     return listed
 
 
-async def _stop(node: NodeProcess) -> int:
+async def _stop(node: Node) -> int:
     node.process.send_signal(signal.SIGTERM)
     with trio.fail_after(15):
         return await node.process.wait()
@@ -106,9 +61,9 @@ async def test_node_registers_heartbeats_and_deregisters(
     node = await _start_node(nursery, server.url, tmp_path)
     code = None
     try:
-        listening = await node.wait_for_line(r"listening on (http://\S+)")
+        listening = await node.wait_for(r"listening on (http://\S+)")
         node_url = listening.group(1)
-        await node.wait_for_line(r"registered with main server as 'proc-1'")
+        await node.wait_for(r"registered with main server as 'proc-1'")
         async with httpx.AsyncClient(base_url=node_url) as direct:
             health = (await direct.get("/health")).json()
             assert health["status"] == "ok"
@@ -150,7 +105,7 @@ async def test_node_registers_heartbeats_and_deregisters(
             node.process.kill()
             await node.process.wait()
     assert code == 0
-    await node.wait_for_line(r"deregistered SFU node 'proc-1'")
+    await node.wait_for(r"deregistered SFU node 'proc-1'")
     assert await _nodes(client) == []
     status = await server.ctx.db.read(
         lambda conn: conn.execute("SELECT status FROM sfu_nodes WHERE id = 'proc-1'").fetchone()[0]
@@ -164,8 +119,8 @@ async def test_node_retries_until_main_starts(nursery: trio.Nursery, tmp_path: P
         port = probe.getsockname()[1]
     node = await _start_node(nursery, f"http://127.0.0.1:{port}", tmp_path)
     try:
-        await node.wait_for_line(r"failed to register with main server: .* retrying in \d+\.\ds")
-        listening = await node.wait_for_line(r"listening on (http://\S+)")
+        await node.wait_for(r"failed to register with main server: .* retrying in \d+\.\ds")
+        listening = await node.wait_for(r"listening on (http://\S+)")
         async with httpx.AsyncClient(base_url=listening.group(1)) as direct:
             health = (await direct.get("/health")).json()
         assert health["registered"] is False  # /health is served before registration (RT-43)
@@ -173,7 +128,7 @@ async def test_node_retries_until_main_starts(nursery: trio.Nursery, tmp_path: P
         settings = make_settings(tmp_path, PORT=str(port), ACCORD_SFU_SECRET=SECRET)
         main = await start_server(nursery, settings)
         try:
-            await node.wait_for_line(r"registered with main server as 'proc-1'")
+            await node.wait_for(r"registered with main server as 'proc-1'")
             async with httpx.AsyncClient(base_url=main.url) as client:
                 assert [n["id"] for n in await _nodes(client)] == ["proc-1"]
                 assert await _stop(node) == 0

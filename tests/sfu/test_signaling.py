@@ -5,12 +5,8 @@ so the node runs pointed at a main that never answers (it keeps retrying registr
 from __future__ import annotations
 
 import base64
-import os
 import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,10 +18,9 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 from accord.client.ws import open_ws
 from accord.sfu import signaling
 from accord.voice.join_token import sign_join_token
-from tests.sfu.test_media_e2e import Node
+from tests.sfu.support import Node, start_node_process
 
 SECRET = "signaling-secret"
-REPO_ROOT = str(Path(__file__).resolve().parents[2])
 
 pytestmark = pytest.mark.slow
 
@@ -37,30 +32,17 @@ def _dead_port() -> int:
 
 
 async def _start(nursery: trio.Nursery) -> tuple[Node, str]:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "ACCORD_MODE": "sfu",
-        "ACCORD_MAIN_URL": f"http://127.0.0.1:{_dead_port()}",
-        "ACCORD_SFU_NODE_ID": "sig-1",
-        "ACCORD_SFU_REGION": "local",
-        "ACCORD_SFU_CAPACITY": "2",
-        "ACCORD_SFU_ENDPOINT": "ws://127.0.0.1:0/ws",
-        "ACCORD_SFU_UDP_PORT": "0",
-        "ACCORD_SFU_SECRET": SECRET,
-        "ACCORD_SFU_SIGNAL_HEARTBEAT_MS": "400",
-        "ACCORD_BIND": "127.0.0.1",
-        "PORT": "0",
-        "ACCORD_LOG": "accord=warning",
-    }
-    process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "accord"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        cwd=REPO_ROOT,
+    node = await start_node_process(
+        nursery,
+        {
+            "ACCORD_MAIN_URL": f"http://127.0.0.1:{_dead_port()}",
+            "ACCORD_SFU_NODE_ID": "sig-1",
+            "ACCORD_SFU_CAPACITY": "2",
+            "ACCORD_SFU_SECRET": SECRET,
+            "ACCORD_SFU_SIGNAL_HEARTBEAT_MS": "400",
+            "ACCORD_LOG": "accord=warning",
+        },
     )
-    node = Node(process)
-    nursery.start_soon(node.collect)
     match = await node.wait_for(r"listening on (http://\S+)")
     return node, match.group(1)
 

@@ -12,7 +12,8 @@ import httpx
 import pytest
 import trio
 
-from tests.sfu.test_media_e2e import NODE, REPO_ROOT, SECRET, start_node
+from tests.sfu.support import REPO_ROOT
+from tests.sfu.test_media_e2e import NODE, SECRET, start_node
 from tests.spaces_support import create_space, join_by_invite
 from tests.support import ServerHandle, register
 
