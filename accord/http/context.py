@@ -54,6 +54,11 @@ def path_id(raw: str, not_found_message: str) -> int:
     return value
 
 
+def message_path_ids(channel_id: str, message_id: str) -> tuple[int, int]:
+    """The channel and message ids of a `/channels/{c}/messages/{m}`-style path."""
+    return path_id(channel_id, "unknown_channel"), path_id(message_id, "unknown_message")
+
+
 def client_ip() -> str:
     """The client's address; X-Forwarded-For is believed only from trusted proxies."""
     peer = request.remote_addr or "unknown"

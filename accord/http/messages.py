@@ -29,6 +29,7 @@ from accord.http.body import Body, read_object
 from accord.http.context import (
     audit_reason,
     get_ctx,
+    message_path_ids,
     optional_principal,
     path_id,
     query_id,
@@ -272,8 +273,7 @@ async def upload_message(channel_id: str) -> Response:
 @blueprint.get("/channels/<channel_id>/messages/<message_id>")
 async def get_message(channel_id: str, message_id: str) -> Response:
     """GET /api/v1/channels/{c}/messages/{m} — optional auth; view_channel + read_history."""
-    cid = path_id(channel_id, "unknown_channel")
-    mid = path_id(message_id, "unknown_message")
+    cid, mid = message_path_ids(channel_id, message_id)
     message = await get_ctx().get(MessageService).get_message(optional_principal(), cid, mid)
     return ok(message)
 
@@ -282,8 +282,7 @@ async def get_message(channel_id: str, message_id: str) -> Response:
 async def edit_message(channel_id: str, message_id: str) -> Response:
     """PATCH /api/v1/channels/{c}/messages/{m} — the author; view_channel + send_messages."""
     principal = require_principal()
-    cid = path_id(channel_id, "unknown_channel")
-    mid = path_id(message_id, "unknown_message")
+    cid, mid = message_path_ids(channel_id, message_id)
     body = await read_object(required=False)
     embeds = normalize_embeds(body.data["embeds"]) if body.data.get("embeds") is not None else None
     message = (
@@ -298,8 +297,7 @@ async def edit_message(channel_id: str, message_id: str) -> Response:
 async def delete_message(channel_id: str, message_id: str) -> Response:
     """DELETE /api/v1/channels/{c}/messages/{m} — the author, else manage_messages."""
     principal = require_principal()
-    cid = path_id(channel_id, "unknown_channel")
-    mid = path_id(message_id, "unknown_message")
+    cid, mid = message_path_ids(channel_id, message_id)
     await get_ctx().get(MessageService).delete_message(principal, cid, mid, reason=audit_reason())
     return ok(None)
 
@@ -347,8 +345,7 @@ async def list_threads(channel_id: str) -> Response:
 @blueprint.get("/channels/<channel_id>/messages/<message_id>/threads")
 async def thread_info(channel_id: str, message_id: str) -> Response:
     """GET /api/v1/channels/{c}/messages/{m}/threads — reply count, last reply, participants."""
-    cid = path_id(channel_id, "unknown_channel")
-    mid = path_id(message_id, "unknown_message")
+    cid, mid = message_path_ids(channel_id, message_id)
     info = await get_ctx().get(MessageService).thread_info(optional_principal(), cid, mid)
     return ok(info)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from quart import Blueprint, Response
 
-from accord.http.context import get_ctx, path_id, require_principal
+from accord.http.context import get_ctx, message_path_ids, path_id, require_principal
 from accord.http.responses import ok
 from accord.services.messages import MessageService
 
@@ -23,8 +23,7 @@ async def list_pins(channel_id: str) -> Response:
 async def pin(channel_id: str, message_id: str) -> Response:
     """PUT /api/v1/channels/{c}/pins/{m} — manage_messages; the message must be in {c}."""
     principal = require_principal()
-    cid = path_id(channel_id, "unknown_channel")
-    mid = path_id(message_id, "unknown_message")
+    cid, mid = message_path_ids(channel_id, message_id)
     await get_ctx().get(MessageService).set_pin(principal, cid, mid, pinned=True)
     return ok(None)
 
@@ -33,7 +32,6 @@ async def pin(channel_id: str, message_id: str) -> Response:
 async def unpin(channel_id: str, message_id: str) -> Response:
     """DELETE /api/v1/channels/{c}/pins/{m} — manage_messages; idempotent."""
     principal = require_principal()
-    cid = path_id(channel_id, "unknown_channel")
-    mid = path_id(message_id, "unknown_message")
+    cid, mid = message_path_ids(channel_id, message_id)
     await get_ctx().get(MessageService).set_pin(principal, cid, mid, pinned=False)
     return ok(None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from quart import Blueprint, Response, request
 
 from accord.errors import ValidationError
-from accord.http.context import get_ctx, path_id, query_int, require_principal
+from accord.http.context import get_ctx, message_path_ids, path_id, query_int, require_principal
 from accord.http.responses import ok
 from accord.ids import parse_id
 from accord.services.reactions import REACTION_USERS_DEFAULT, REACTION_USERS_MAX, ReactionService
@@ -18,15 +18,11 @@ blueprint = Blueprint(
 )
 
 
-def _ids(channel_id: str, message_id: str) -> tuple[int, int]:
-    return path_id(channel_id, "unknown_channel"), path_id(message_id, "unknown_message")
-
-
 @blueprint.put("/<emoji>/@me")
 async def add_reaction(channel_id: str, message_id: str, emoji: str) -> Response:
     """PUT …/reactions/{emoji}/@me — add_reactions; idempotent."""
     principal = require_principal()
-    cid, mid = _ids(channel_id, message_id)
+    cid, mid = message_path_ids(channel_id, message_id)
     await get_ctx().get(ReactionService).add(principal, cid, mid, emoji)
     return ok(None)
 
@@ -35,7 +31,7 @@ async def add_reaction(channel_id: str, message_id: str, emoji: str) -> Response
 async def remove_own_reaction(channel_id: str, message_id: str, emoji: str) -> Response:
     """DELETE …/reactions/{emoji}/@me — view_channel."""
     principal = require_principal()
-    cid, mid = _ids(channel_id, message_id)
+    cid, mid = message_path_ids(channel_id, message_id)
     await get_ctx().get(ReactionService).remove(principal, cid, mid, emoji)
     return ok(None)
 
@@ -46,7 +42,7 @@ async def remove_user_reaction(
 ) -> Response:
     """DELETE …/reactions/{emoji}/{user_id} — manage_messages (unless it is the caller)."""
     principal = require_principal()
-    cid, mid = _ids(channel_id, message_id)
+    cid, mid = message_path_ids(channel_id, message_id)
     uid = path_id(user_id, "unknown_user")
     await get_ctx().get(ReactionService).remove(principal, cid, mid, emoji, uid)
     return ok(None)
@@ -56,7 +52,7 @@ async def remove_user_reaction(
 async def list_reaction_users(channel_id: str, message_id: str, emoji: str) -> Response:
     """GET …/reactions/{emoji}?after=&limit= — view_channel; User objects by id (D-react)."""
     principal = require_principal()
-    cid, mid = _ids(channel_id, message_id)
+    cid, mid = message_path_ids(channel_id, message_id)
     raw_after = request.args.get("after")
     after = 0
     if raw_after:
@@ -77,7 +73,7 @@ async def list_reaction_users(channel_id: str, message_id: str, emoji: str) -> R
 async def clear_emoji(channel_id: str, message_id: str, emoji: str) -> Response:
     """DELETE …/reactions/{emoji} — manage_messages."""
     principal = require_principal()
-    cid, mid = _ids(channel_id, message_id)
+    cid, mid = message_path_ids(channel_id, message_id)
     await get_ctx().get(ReactionService).clear(principal, cid, mid, emoji)
     return ok(None)
 
@@ -86,6 +82,6 @@ async def clear_emoji(channel_id: str, message_id: str, emoji: str) -> Response:
 async def clear_all(channel_id: str, message_id: str) -> Response:
     """DELETE …/reactions — manage_messages."""
     principal = require_principal()
-    cid, mid = _ids(channel_id, message_id)
+    cid, mid = message_path_ids(channel_id, message_id)
     await get_ctx().get(ReactionService).clear(principal, cid, mid)
     return ok(None)
