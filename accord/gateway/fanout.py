@@ -437,13 +437,7 @@ class Gateway:
             else:
                 user.views.pop(space_id, None)
         else:
-            user.spaces.discard(space_id)
-            user.views.pop(space_id, None)
-            members = self.space_users.get(space_id)
-            if members is not None:
-                members.discard(user)
-                if not members:
-                    self._drop_space(space_id)
+            self._leave_space(user, space_id)
 
     def _forget_permissions(self, space_id: int) -> None:
         self.space_permissions.pop(space_id, None)
