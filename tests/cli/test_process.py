@@ -119,6 +119,16 @@ async def _stderr_of(proc: trio.Process) -> bytes:
     return data
 
 
+async def _finish(proc: trio.Process) -> bytes:
+    """Teardown: kill the process if it is still running, then its stderr once it is gone."""
+    if proc.returncode is None:
+        proc.kill()
+    err = await _stderr_of(proc)
+    with trio.move_on_after(10):
+        await proc.wait()
+    return err
+
+
 async def test_sigterm_finishes_in_flight_request_and_exits_0(tmp_path: Path) -> None:
     port = _free_port()
     proc = await _start(tmp_path, port)
@@ -150,11 +160,7 @@ async def test_sigterm_finishes_in_flight_request_and_exits_0(tmp_path: Path) ->
             with pytest.raises(httpx.TransportError):
                 await http.get(f"{url}/health", timeout=1)
     finally:
-        if proc.returncode is None:
-            proc.kill()
-        err = await _stderr_of(proc)
-        with trio.move_on_after(10):
-            await proc.wait()
+        err = await _finish(proc)
     assert b"Traceback" not in err, err.decode()
 
 
@@ -170,10 +176,6 @@ async def test_process_serves_api_and_stops_on_sigint(tmp_path: Path) -> None:
         with trio.fail_after(15):
             await proc.wait()
     finally:
-        if proc.returncode is None:
-            proc.kill()
-        err = await _stderr_of(proc)
-        with trio.move_on_after(10):
-            await proc.wait()
+        err = await _finish(proc)
     assert proc.returncode == 0, err.decode()
     assert b"invite " in err  # the default invite is printed at start-up
