@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from quart import Blueprint, Response
 
-from accord.http.body import read_object
+from accord.http.body import Body, read_object
 from accord.http.context import get_ctx, require_principal
 from accord.http.responses import ok
 from accord.services.auth import AuthService, Session
@@ -19,12 +19,16 @@ def _session(session: Session) -> Response:
     return ok({"user": session.user.to_wire(), "token": session.token})
 
 
+async def _credentials() -> tuple[Body, str, str]:
+    """A register/login body with its required `username` and `password`, in that order."""
+    body = await read_object()
+    return body, body.required_text("username"), body.required_text("password")
+
+
 @blueprint.post("/register")
 async def register() -> Response:
     """POST /api/v1/auth/register — no auth."""
-    body = await read_object()
-    username = body.required_text("username")
-    password = body.required_text("password")
+    body, username, password = await _credentials()
     auth = get_ctx().get(AuthService)
     return _session(await auth.register(username, password, body.text("display_name")))
 
@@ -33,9 +37,7 @@ async def register() -> Response:
 async def login() -> Response:
     """POST /api/v1/auth/login — no auth. With two-factor on, `code` is required (TOTP or a
     backup code); without it the answer is 401 `mfa_required` carrying a ticket."""
-    body = await read_object()
-    username = body.required_text("username")
-    password = body.required_text("password")
+    body, username, password = await _credentials()
     auth = get_ctx().get(AuthService)
     return _session(await auth.login(username, password, body.text("code")))
 
