@@ -64,6 +64,24 @@ async def give_role(
     assert r.status_code == 200, r.text
 
 
+async def put_overwrite(
+    client: httpx.AsyncClient,
+    by: Account,
+    channel_id: str,
+    target_id: str,
+    kind: str,
+    *,
+    allow: tuple[str, ...] = (),
+    deny: tuple[str, ...] = (),
+) -> httpx.Response:
+    """PUT a permission overwrite (`kind` "role" or "member") on a channel, as `by`."""
+    return await client.put(
+        f"/api/v1/channels/{channel_id}/permissions/{target_id}",
+        json={"type": kind, "allow": list(allow), "deny": list(deny)},
+        headers=by.headers,
+    )
+
+
 async def make_world(client: httpx.AsyncClient, *, public: bool = False) -> World:
     root = await register(client, "root")
     owner = await register(client, "owner")

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import httpx
 
-from tests.spaces_support import controls, drain, events, give_role, make_world, roles_by_name
+from tests.spaces_support import (
+    controls,
+    drain,
+    events,
+    give_role,
+    make_world,
+    put_overwrite,
+    roles_by_name,
+)
 from tests.support import ServerHandle, assert_error, register
 
 
@@ -148,26 +156,16 @@ async def test_overwrites_change_effective_access(client: httpx.AsyncClient) -> 
     url = f"/api/v1/spaces/{w.space_id}/channels"
     staff = (await client.post(url, json={"name": "staff"}, headers=w.owner.headers)).json()["data"]
     # @everyone denied, Moderator allowed: only moderators see it.
-    await client.put(
-        f"/api/v1/channels/{staff['id']}/permissions/{w.space_id}",
-        json={"type": "role", "allow": [], "deny": ["view_channel"]},
-        headers=w.owner.headers,
-    )
-    await client.put(
-        f"/api/v1/channels/{staff['id']}/permissions/{roles['Moderator']['id']}",
-        json={"type": "role", "allow": ["view_channel"], "deny": []},
-        headers=w.owner.headers,
+    await put_overwrite(client, w.owner, staff["id"], w.space_id, "role", deny=("view_channel",))
+    await put_overwrite(
+        client, w.owner, staff["id"], roles["Moderator"]["id"], "role", allow=("view_channel",)
     )
     assert_error(await client.get(f"/api/v1/channels/{staff['id']}", headers=w.member.headers), 404)
     await give_role(client, w.owner, w.space_id, w.member, roles["Moderator"]["id"])
     r = await client.get(f"/api/v1/channels/{staff['id']}", headers=w.member.headers)
     assert r.status_code == 200
     # A member deny beats the role allow.
-    await client.put(
-        f"/api/v1/channels/{staff['id']}/permissions/{w.member.id}",
-        json={"type": "member", "allow": [], "deny": ["view_channel"]},
-        headers=w.owner.headers,
-    )
+    await put_overwrite(client, w.owner, staff["id"], w.member.id, "member", deny=("view_channel",))
     assert_error(await client.get(f"/api/v1/channels/{staff['id']}", headers=w.member.headers), 404)
     # Deleting the role removes the overwrites naming it.
     await client.delete(

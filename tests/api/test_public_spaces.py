@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.spaces_support import create_space, make_world, next_event
+from tests.spaces_support import create_space, make_world, next_event, put_overwrite
 from tests.support import ServerHandle, assert_error, register
 
 
@@ -27,23 +27,13 @@ async def test_anonymous_reads_see_only_everyone_view(client: httpx.AsyncClient)
     hidden = (await client.post(url, json={"name": "hidden"}, headers=w.owner.headers)).json()[
         "data"
     ]
-    await client.put(
-        f"/api/v1/channels/{hidden['id']}/permissions/{w.space_id}",
-        json={"type": "role", "allow": [], "deny": ["view_channel"]},
-        headers=w.owner.headers,
-    )
+    await put_overwrite(client, w.owner, hidden["id"], w.space_id, "role", deny=("view_channel",))
     # A member overwrite stops counting once its member has left (G-06: non-members read as
     # @everyone).
     staff = (await client.post(url, json={"name": "staff"}, headers=w.owner.headers)).json()["data"]
-    await client.put(
-        f"/api/v1/channels/{staff['id']}/permissions/{w.space_id}",
-        json={"type": "role", "allow": [], "deny": ["view_channel"]},
-        headers=w.owner.headers,
-    )
-    await client.put(
-        f"/api/v1/channels/{staff['id']}/permissions/{w.member.id}",
-        json={"type": "member", "allow": ["view_channel"], "deny": []},
-        headers=w.owner.headers,
+    await put_overwrite(client, w.owner, staff["id"], w.space_id, "role", deny=("view_channel",))
+    await put_overwrite(
+        client, w.owner, staff["id"], w.member.id, "member", allow=("view_channel",)
     )
     r = await client.get(url, headers=w.member.headers)
     assert [c["name"] for c in r.json()["data"]] == ["general", "staff"]
