@@ -14,11 +14,10 @@ import trio
 
 from tests.sfu.support import Node, start_node_process
 from tests.support import Account, ServerHandle, make_settings, start_server
-from tests.voice.support import make_channel, make_space, wait_until
+from tests.voice.support import JOIN, make_channel, make_space, wait_until
 
 SECRET = "sfu-shared-secret-for-process-tests"
 NODE = {"Authorization": f"Node {SECRET}"}
-JOIN = {"self_mute": False, "self_deaf": False}
 
 pytestmark = pytest.mark.slow
 

@@ -12,6 +12,7 @@ import json
 import sqlite3
 from collections.abc import Awaitable, Callable
 
+import httpx
 import trio
 
 from accord.auth.principal import Principal
@@ -22,7 +23,9 @@ from accord.storage.spaces import add_member, create_space, insert_channel
 from accord.times import now_ts
 from accord.voice.port import GatewayVoiceSession
 from accord.voice.service import VoiceService
-from tests.support import Account, ServerHandle
+from tests.support import Account, ServerHandle, register
+
+JOIN = {"self_mute": False, "self_deaf": False}  # a voice join body, neither muted nor deafened
 
 
 def voice(server: ServerHandle) -> VoiceService:
@@ -63,6 +66,18 @@ async def make_channel(
         )
     )
     return int(channel_id)
+
+
+async def setup_voice_channel(
+    server: ServerHandle, client: httpx.AsyncClient
+) -> tuple[Account, int, int]:
+    """(owner, space_id, channel_id): `owner` with a space and a voice channel in it. An
+    `admin` is registered first: the first user is instance admin (D8) and passes all checks."""
+    await register(client, "admin")
+    owner = await register(client, "owner")
+    space_id = await make_space(server, owner)
+    channel_id = await make_channel(server, space_id)
+    return owner, space_id, channel_id
 
 
 async def join_space(server: ServerHandle, space_id: int, *accounts: Account) -> None:

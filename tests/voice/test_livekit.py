@@ -14,16 +14,17 @@ import trio
 
 from accord.voice.livekit import room_name
 from tests.fakes.fake_livekit import FakeLiveKit
-from tests.support import Account, ServerHandle, assert_error, register
+from tests.support import ServerHandle, assert_error, register
 from tests.voice.support import (
+    JOIN,
     drain,
     events,
     gateway_session,
     join_space,
     make_channel,
-    make_space,
     next_event,
     set_everyone,
+    setup_voice_channel,
     voice,
     wait_until,
 )
@@ -31,7 +32,6 @@ from tests.voice.support import (
 KEY = "devkey"
 SECRET = "a-livekit-api-secret-of-at-least-32-bytes"
 PUBLIC_URL = "wss://livekit.example.com"
-JOIN = {"self_mute": False, "self_deaf": False}
 
 
 @pytest.fixture
@@ -54,14 +54,6 @@ def server_env(fake: FakeLiveKit) -> dict[str, str]:
     }
 
 
-async def _setup(server: ServerHandle, client: httpx.AsyncClient) -> tuple[Account, int, int]:
-    await register(client, "admin")
-    owner = await register(client, "owner")
-    space_id = await make_space(server, owner)
-    channel_id = await make_channel(server, space_id)
-    return owner, space_id, channel_id
-
-
 def _claims(token: str) -> dict[str, object]:
     claims: dict[str, object] = jwt.decode(token, SECRET, algorithms=["HS256"])
     return claims
@@ -70,7 +62,7 @@ def _claims(token: str) -> dict[str, object]:
 async def test_join_creates_room_and_mints_a_scoped_token(
     server: ServerHandle, client: httpx.AsyncClient, fake: FakeLiveKit
 ) -> None:
-    owner, space_id, channel_id = await _setup(server, client)
+    owner, space_id, channel_id = await setup_voice_channel(server, client)
     assert (await client.get("/api/v1/voice/info")).json() == {"backend": "livekit"}
     regions = await client.get(f"/api/v1/spaces/{space_id}/voice-regions", headers=owner.headers)
     assert regions.json()["data"] == [
@@ -106,7 +98,7 @@ async def test_join_creates_room_and_mints_a_scoped_token(
 async def test_publish_needs_speak(
     server: ServerHandle, client: httpx.AsyncClient, fake: FakeLiveKit
 ) -> None:
-    _, space_id, channel_id = await _setup(server, client)
+    _, space_id, channel_id = await setup_voice_channel(server, client)
     member = await register(client, "member")
     await join_space(server, space_id, member)
     await set_everyone(server, space_id, ["view_channel", "connect"])
@@ -122,7 +114,7 @@ async def test_publish_needs_speak(
 async def test_leave_and_move_clean_up_rooms(
     server: ServerHandle, client: httpx.AsyncClient, fake: FakeLiveKit
 ) -> None:
-    owner, space_id, first = await _setup(server, client)
+    owner, space_id, first = await setup_voice_channel(server, client)
     second = await make_channel(server, space_id, "Second")
     await client.post(f"/api/v1/channels/{first}/voice/join", json=JOIN, headers=owner.headers)
     fake.add_participant(room_name(first), owner.id)  # the client connected to LiveKit
@@ -141,7 +133,7 @@ async def test_leave_and_move_clean_up_rooms(
 async def test_outage_is_a_clear_error_and_leaves_nothing(
     server: ServerHandle, client: httpx.AsyncClient, fake: FakeLiveKit, failure: str
 ) -> None:
-    owner, space_id, channel_id = await _setup(server, client)
+    owner, space_id, channel_id = await setup_voice_channel(server, client)
     if failure == "status":
         fake.fail["CreateRoom"] = 500
     elif failure == "malformed":
@@ -170,7 +162,7 @@ async def test_outage_is_a_clear_error_and_leaves_nothing(
 async def test_flag_update_reissues_a_fresh_token_and_shutdown_deletes_rooms(
     server: ServerHandle, client: httpx.AsyncClient, fake: FakeLiveKit
 ) -> None:
-    owner, space_id, channel_id = await _setup(server, client)
+    owner, space_id, channel_id = await setup_voice_channel(server, client)
     session = await gateway_session(server, owner)
     service = voice(server)
     op9 = {"space_id": str(space_id), "channel_id": str(channel_id)}

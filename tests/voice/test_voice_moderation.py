@@ -7,9 +7,7 @@ from __future__ import annotations
 import httpx
 
 from tests.support import ServerHandle, assert_error, register
-from tests.voice.support import join_space, make_channel, make_space, next_event, voice
-
-JOIN = {"self_mute": False, "self_deaf": False}
+from tests.voice.support import JOIN, join_space, make_channel, make_space, next_event, voice
 
 
 async def test_moderator_mutes_moves_and_disconnects(

@@ -8,8 +8,9 @@ import pytest
 import trio
 
 from accord.events.types import Event
-from tests.support import Account, ServerHandle, assert_error, register
+from tests.support import ServerHandle, assert_error, register
 from tests.voice.support import (
+    JOIN,
     drain,
     events,
     join_space,
@@ -17,23 +18,14 @@ from tests.voice.support import (
     make_space,
     next_event,
     set_everyone,
+    setup_voice_channel,
     voice,
 )
-
-JOIN = {"self_mute": False, "self_deaf": False}
 
 
 @pytest.fixture
 def server_env() -> dict[str, str]:
     return {"ACCORD_REST_VOICE_TTL_S": "1"}
-
-
-async def _setup(server: ServerHandle, client: httpx.AsyncClient) -> tuple[Account, int, int]:
-    await register(client, "admin")  # the first user is instance admin (D8) and passes all checks
-    owner = await register(client, "owner")
-    space_id = await make_space(server, owner)
-    channel_id = await make_channel(server, space_id)
-    return owner, space_id, channel_id
 
 
 async def test_voice_info_is_not_enveloped(client: httpx.AsyncClient) -> None:
@@ -45,7 +37,7 @@ async def test_voice_info_is_not_enveloped(client: httpx.AsyncClient) -> None:
 async def test_join_returns_state_and_server_fields(
     server: ServerHandle, client: httpx.AsyncClient
 ) -> None:
-    owner, space_id, channel_id = await _setup(server, client)
+    owner, space_id, channel_id = await setup_voice_channel(server, client)
     with server.ctx.bus.subscribed() as sub:
         r = await client.post(
             f"/api/v1/channels/{channel_id}/voice/join",
@@ -75,7 +67,7 @@ async def test_join_returns_state_and_server_fields(
 
 
 async def test_join_denials_leave_no_state(server: ServerHandle, client: httpx.AsyncClient) -> None:
-    owner, space_id, channel_id = await _setup(server, client)
+    owner, space_id, channel_id = await setup_voice_channel(server, client)
     outsider = await register(client, "outsider")
     text = await make_channel(server, space_id, "chat", type="text")
     other_space = await make_space(server, outsider, "Elsewhere")
@@ -111,7 +103,7 @@ async def test_join_denials_leave_no_state(server: ServerHandle, client: httpx.A
 async def test_join_needs_connect_and_no_timeout(
     server: ServerHandle, client: httpx.AsyncClient
 ) -> None:
-    _, space_id, channel_id = await _setup(server, client)
+    _, space_id, channel_id = await setup_voice_channel(server, client)
     member = await register(client, "member")
     await join_space(server, space_id, member)
     await set_everyone(server, space_id, ["view_channel", "speak"])
@@ -137,7 +129,7 @@ async def test_join_needs_connect_and_no_timeout(
 async def test_leave_publishes_left_state_and_is_lenient(
     server: ServerHandle, client: httpx.AsyncClient
 ) -> None:
-    owner, space_id, channel_id = await _setup(server, client)
+    owner, space_id, channel_id = await setup_voice_channel(server, client)
     r = await client.delete(f"/api/v1/channels/{channel_id}/voice/leave", headers=owner.headers)
     assert r.json() == {"data": {"ok": True}}  # not in voice: still ok
     joined = await client.post(
@@ -162,7 +154,7 @@ async def test_leave_publishes_left_state_and_is_lenient(
 async def test_move_sends_one_non_null_update(
     server: ServerHandle, client: httpx.AsyncClient
 ) -> None:
-    owner, space_id, first = await _setup(server, client)
+    owner, space_id, first = await setup_voice_channel(server, client)
     second = await make_channel(server, space_id, "Second")
     await client.post(f"/api/v1/channels/{first}/voice/join", json=JOIN, headers=owner.headers)
     with server.ctx.bus.subscribed() as sub:
@@ -182,7 +174,7 @@ async def test_move_sends_one_non_null_update(
 async def test_user_limit_is_enforced_except_for_movers(
     server: ServerHandle, client: httpx.AsyncClient
 ) -> None:
-    owner, space_id, _ = await _setup(server, client)
+    owner, space_id, _ = await setup_voice_channel(server, client)
     small = await make_channel(server, space_id, "Duo", user_limit=1)
     ana = await register(client, "ana")
     bob = await register(client, "bob")
@@ -204,7 +196,7 @@ async def test_user_limit_is_enforced_except_for_movers(
 async def test_voice_regions_and_status_permissions(
     server: ServerHandle, client: httpx.AsyncClient
 ) -> None:
-    owner, space_id, channel_id = await _setup(server, client)
+    owner, space_id, channel_id = await setup_voice_channel(server, client)
     outsider = await register(client, "outsider")
     r = await client.get(f"/api/v1/spaces/{space_id}/voice-regions", headers=owner.headers)
     assert r.json() == {
@@ -224,7 +216,7 @@ async def test_voice_regions_and_status_permissions(
 async def test_rest_state_expires_without_a_gateway_session(
     server: ServerHandle, client: httpx.AsyncClient
 ) -> None:
-    owner, _, channel_id = await _setup(server, client)
+    owner, _, channel_id = await setup_voice_channel(server, client)
     with server.ctx.bus.subscribed() as sub:
         await client.post(
             f"/api/v1/channels/{channel_id}/voice/join", json=JOIN, headers=owner.headers
@@ -239,7 +231,7 @@ async def test_rest_state_expires_without_a_gateway_session(
 
 
 async def test_shutdown_ends_every_state(server: ServerHandle, client: httpx.AsyncClient) -> None:
-    owner, _, channel_id = await _setup(server, client)
+    owner, _, channel_id = await setup_voice_channel(server, client)
     await client.post(f"/api/v1/channels/{channel_id}/voice/join", json=JOIN, headers=owner.headers)
     with server.ctx.bus.subscribed() as sub:
         server.shutdown.set()
