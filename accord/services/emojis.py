@@ -78,6 +78,11 @@ def _audit_emoji(
     )
 
 
+def _emoji_event(kind: str, space_id: int, wire: dict[str, Any]) -> Event:
+    """emoji.create / emoji.update: the emoji's wire form, seen by the space."""
+    return Event(type=kind, data={"space_id": str(space_id), "emoji": wire}, space_id=space_id)
+
+
 class EmojiService(Service):
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
@@ -164,13 +169,7 @@ class EmojiService(Service):
         emoji, entry = await self.db.write(write)
         self.ctx.get(AuditLogService).published(entry)
         wire = self._wire(emoji)
-        self.ctx.publish(
-            Event(
-                type="emoji.create",
-                data={"space_id": str(space_id), "emoji": wire},
-                space_id=space_id,
-            )
-        )
+        self.ctx.publish(_emoji_event("emoji.create", space_id, wire))
         return wire
 
     async def update_emoji(
@@ -214,13 +213,7 @@ class EmojiService(Service):
         wire = self._wire(emoji)
         if entry is not None:
             self.ctx.get(AuditLogService).published(entry)
-            self.ctx.publish(
-                Event(
-                    type="emoji.update",
-                    data={"space_id": str(space_id), "emoji": wire},
-                    space_id=space_id,
-                )
-            )
+            self.ctx.publish(_emoji_event("emoji.update", space_id, wire))
         return wire
 
     async def delete_emoji(
