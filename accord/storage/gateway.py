@@ -7,22 +7,14 @@ queries, so the gateway never issues a query per event or per session.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import Any
 
 from accord.models.members import Member
 from accord.models.users import User
 from accord.storage.members import MEMBER_COLUMNS, member_from_row
+from accord.storage.permissions import permission_names
 from accord.storage.users import get_users
-
-
-def _names(raw: str) -> tuple[str, ...]:
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return ()
-    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
 
 
 def token_is_live(conn: sqlite3.Connection, kind: str, token_hash: str) -> bool:
@@ -86,7 +78,7 @@ def space_permission_rows(conn: sqlite3.Connection, space_id: int) -> dict[str, 
     if space is None:
         return None
     roles = {
-        row[0]: _names(row[1])
+        row[0]: permission_names(row[1])
         for row in conn.execute("SELECT id, permissions FROM roles WHERE space_id = ?", (space_id,))
     }
     channels: dict[int, list[tuple[int, str, tuple[str, ...], tuple[str, ...]]]] = {
@@ -98,7 +90,9 @@ def space_permission_rows(conn: sqlite3.Connection, space_id: int) -> dict[str, 
         " JOIN channels c ON c.id = o.channel_id WHERE c.space_id = ?",
         (space_id,),
     ):
-        channels.setdefault(row[0], []).append((row[1], row[2], _names(row[3]), _names(row[4])))
+        channels.setdefault(row[0], []).append(
+            (row[1], row[2], permission_names(row[3]), permission_names(row[4]))
+        )
     return {"owner_id": space[0], "roles": roles, "channels": channels}
 
 

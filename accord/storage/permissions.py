@@ -28,7 +28,8 @@ class SpaceRoles:
     timed_out_until: str | None
 
 
-def _names(raw: str) -> tuple[str, ...]:
+def permission_names(raw: str) -> tuple[str, ...]:
+    """A stored JSON array of permission names; anything malformed reads as none."""
     try:
         value = json.loads(raw)
     except ValueError:
@@ -40,7 +41,7 @@ def load_space_roles(conn: sqlite3.Connection, space: Space, user_id: int | None
     everyone = conn.execute(
         "SELECT permissions FROM roles WHERE id = ?", (space.everyone_role_id,)
     ).fetchone()
-    everyone_permissions = _names(everyone[0]) if everyone else ()
+    everyone_permissions = permission_names(everyone[0]) if everyone else ()
     member_row = None
     if user_id is not None:
         member_row = conn.execute(
@@ -59,7 +60,7 @@ def load_space_roles(conn: sqlite3.Connection, space: Space, user_id: int | None
         ):
             role_ids.add(row[0])
             highest = max(highest, row[1])
-            role_permissions.append(_names(row[2]))
+            role_permissions.append(permission_names(row[2]))
     if user_id is not None and user_id == space.owner_id:
         highest = OWNER_POSITION
     return SpaceRoles(
@@ -78,8 +79,8 @@ def overwrite_from_row(row: sqlite3.Row | tuple[Any, ...]) -> PermissionOverwrit
     return PermissionOverwrite(
         target_id=int(row[0]),
         type=str(row[1]),
-        allow=_names(str(row[2])),
-        deny=_names(str(row[3])),
+        allow=permission_names(str(row[2])),
+        deny=permission_names(str(row[3])),
     )
 
 

@@ -11,7 +11,7 @@ import sqlite3
 from typing import Any
 
 from accord.models.roles import Role
-from accord.storage.permissions import _names
+from accord.storage.permissions import permission_names
 from accord.storage.spaces import insert_role
 
 ROLE_COLUMNS = "id, space_id, name, color, hoist, icon, position, permissions, managed, mentionable"
@@ -26,7 +26,7 @@ def role_from_row(row: sqlite3.Row) -> Role:
         hoist=bool(row["hoist"]),
         icon=row["icon"],
         position=row["position"],
-        permissions=_names(row["permissions"]),
+        permissions=permission_names(row["permissions"]),
         managed=bool(row["managed"]),
         mentionable=bool(row["mentionable"]),
     )
