@@ -8,7 +8,7 @@ import httpx
 import pytest
 import trio
 
-from tests.gateway.client import connect, connected
+from tests.gateway.client import GatewayClient, connect, connected
 from tests.support import Account, ServerHandle, register
 
 OP7 = {"op": 7, "data": {"resumable": False}}
@@ -160,14 +160,19 @@ async def test_heartbeats_keep_the_session_alive(server: ServerHandle, ana: Acco
             assert await gw.recv_until(lambda f: f.get("op") == 4) == {"op": 4}
 
 
+async def _resume_unknown_session(gw: GatewayClient, ana: Account) -> None:
+    """A resume with good credentials but an unknown session: answered with op 7."""
+    await gw.send(
+        {"op": 3, "data": {"token": f"Bearer {ana.token}", "session_id": "123", "seq": 4}}
+    )
+    assert await gw.recv() == OP7
+
+
 async def test_unusable_resume_leaves_the_socket_open_then_4009(
     server: ServerHandle, ana: Account
 ) -> None:
     async with connect(server.ws_url) as gw:
-        await gw.send(
-            {"op": 3, "data": {"token": f"Bearer {ana.token}", "session_id": "123", "seq": 4}}
-        )
-        assert await gw.recv() == OP7
+        await _resume_unknown_session(gw, ana)
         with trio.fail_after(3):
             assert await gw.closed() == (4009, [])
 
@@ -176,10 +181,7 @@ async def test_identify_on_the_same_socket_after_a_failed_resume(
     server: ServerHandle, ana: Account
 ) -> None:
     async with connect(server.ws_url) as gw:
-        await gw.send(
-            {"op": 3, "data": {"token": f"Bearer {ana.token}", "session_id": "123", "seq": 4}}
-        )
-        assert await gw.recv() == OP7
+        await _resume_unknown_session(gw, ana)
         assert (await gw.identify(f"Bearer {ana.token}"))["type"] == "ready"
 
 
