@@ -89,6 +89,10 @@ class GatewayClient:
         self.ready = frame["data"]
         return frame
 
+    async def resume(self, token: str, session_id: str, seq: int) -> None:
+        """Send op 3 RESUME; what comes back is the caller's to read."""
+        await self.send({"op": 3, "data": {"token": token, "session_id": session_id, "seq": seq}})
+
     async def closed(self, timeout_s: float = 5.0) -> tuple[int | None, list[dict[str, Any]]]:
         """Read until the server closes; the close code and the frames seen before it."""
         frames: list[dict[str, Any]] = []

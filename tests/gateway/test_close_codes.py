@@ -162,9 +162,7 @@ async def test_heartbeats_keep_the_session_alive(server: ServerHandle, ana: Acco
 
 async def _resume_unknown_session(gw: GatewayClient, ana: Account) -> None:
     """A resume with good credentials but an unknown session: answered with op 7."""
-    await gw.send(
-        {"op": 3, "data": {"token": f"Bearer {ana.token}", "session_id": "123", "seq": 4}}
-    )
+    await gw.resume(f"Bearer {ana.token}", "123", 4)
     assert await gw.recv() == OP7
 
 
@@ -187,7 +185,7 @@ async def test_identify_on_the_same_socket_after_a_failed_resume(
 
 async def test_resume_with_bad_credentials_is_op7_then_4004(server: ServerHandle) -> None:
     async with connect(server.ws_url) as gw:
-        await gw.send({"op": 3, "data": {"token": "Bearer nope", "session_id": "123", "seq": 4}})
+        await gw.resume("Bearer nope", "123", 4)
         assert await gw.closed() == (4004, [OP7])
 
 

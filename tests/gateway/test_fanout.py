@@ -198,12 +198,7 @@ async def test_logout_closes_that_tokens_sessions(
         await kept.send({"op": 1})
         assert await kept.recv_until(lambda f: f.get("op") == 4) == {"op": 4}
     async with connect(server.ws_url) as gw:
-        await gw.send(
-            {
-                "op": 3,
-                "data": {"token": f"Bearer {ana.token}", "session_id": doomed.session_id, "seq": 1},
-            }
-        )
+        await gw.resume(f"Bearer {ana.token}", doomed.session_id, 1)
         assert (await gw.closed())[0] == 4004
 
 

@@ -45,9 +45,7 @@ async def test_resume_replays_missed_events_in_order(
     for i in range(3):
         server.ctx.publish(msg(space["id"], channel, f"missed {i}"))
     async with connect(server.ws_url) as second:
-        await second.send(
-            {"op": 3, "data": {"token": f"Bearer {ana.token}", "session_id": session_id, "seq": 2}}
-        )
+        await second.resume(f"Bearer {ana.token}", session_id, 2)
         frames = [await second.recv() for _ in range(4)]
         assert [f["data"]["content"] for f in frames[:3]] == ["missed 0", "missed 1", "missed 2"]
         assert [f["seq"] for f in frames[:3]] == [3, 4, 5]
@@ -73,9 +71,7 @@ async def test_resume_with_current_seq_replays_nothing(
         await drop(first, 4001)
     await wait_parked(server)
     async with connect(server.ws_url) as second:
-        await second.send(
-            {"op": 3, "data": {"token": f"Bearer {ana.token}", "session_id": session_id, "seq": 1}}
-        )
+        await second.resume(f"Bearer {ana.token}", session_id, 1)
         resumed = await second.recv()
         assert resumed["type"] == "resumed"
         assert resumed["data"]["replayed"] == 0
@@ -92,12 +88,7 @@ async def test_clean_close_ends_the_session(
         gone = session_id
         await eventually(lambda: gone not in server.ctx.get(Gateway).sessions)  # noqa: B023 - awaited at once
         async with connect(server.ws_url) as second:
-            await second.send(
-                {
-                    "op": 3,
-                    "data": {"token": f"Bearer {ana.token}", "session_id": session_id, "seq": 1},
-                }
-            )
+            await second.resume(f"Bearer {ana.token}", session_id, 1)
             assert await second.recv() == OP7
 
 
@@ -111,9 +102,7 @@ async def test_parked_sessions_expire_after_the_window(
     await wait_parked(server)
     await trio.sleep(1.8)
     async with connect(server.ws_url) as second:
-        await second.send(
-            {"op": 3, "data": {"token": f"Bearer {ana.token}", "session_id": session_id, "seq": 1}}
-        )
+        await second.resume(f"Bearer {ana.token}", session_id, 1)
         assert await second.recv() == OP7
 
 
@@ -126,14 +115,10 @@ async def test_a_foreign_session_id_neither_resumes_nor_evicts(
         await drop(first)
     await wait_parked(server)
     async with connect(server.ws_url) as thief:
-        await thief.send(
-            {"op": 3, "data": {"token": f"Bearer {eve.token}", "session_id": session_id, "seq": 1}}
-        )
+        await thief.resume(f"Bearer {eve.token}", session_id, 1)
         assert await thief.recv() == OP7
     async with connect(server.ws_url) as owner:
-        await owner.send(
-            {"op": 3, "data": {"token": f"Bearer {ana.token}", "session_id": session_id, "seq": 1}}
-        )
+        await owner.resume(f"Bearer {ana.token}", session_id, 1)
         assert (await owner.recv_event("resumed"))["data"]["session_id"] == session_id
 
 
@@ -147,9 +132,7 @@ async def test_a_seq_never_issued_or_no_longer_buffered_is_refused(
         await drop(first)
     await wait_parked(server)
     async with connect(server.ws_url) as second:
-        await second.send(
-            {"op": 3, "data": {"token": f"Bearer {ana.token}", "session_id": session_id, "seq": 99}}
-        )
+        await second.resume(f"Bearer {ana.token}", session_id, 99)
         assert await second.recv() == OP7
     # The refused RESUME ended the session; a new one overflows its 256-frame buffer.
     async with connected(server.ws_url, f"Bearer {ana.token}", ["messages"]) as third:
@@ -161,9 +144,7 @@ async def test_a_seq_never_issued_or_no_longer_buffered_is_refused(
     parked = server.ctx.get(Gateway).sessions[session_id]
     await eventually(lambda: parked.outbox.seq >= 301)  # the dispatcher took every event
     async with connect(server.ws_url) as fourth:
-        await fourth.send(
-            {"op": 3, "data": {"token": f"Bearer {ana.token}", "session_id": session_id, "seq": 1}}
-        )
+        await fourth.resume(f"Bearer {ana.token}", session_id, 1)
         assert await fourth.recv() == OP7
 
 
@@ -175,16 +156,7 @@ async def test_resume_takes_over_a_socket_that_is_still_open(
         connected(server.ws_url, f"Bearer {ana.token}") as old,
         connect(server.ws_url) as new,
     ):
-        await new.send(
-            {
-                "op": 3,
-                "data": {
-                    "token": f"Bearer {ana.token}",
-                    "session_id": old.session_id,
-                    "seq": 1,
-                },
-            }
-        )
+        await new.resume(f"Bearer {ana.token}", old.session_id, 1)
         assert (await new.recv_event("resumed"))["data"]["session_id"] == old.session_id
         code, _ = await old.closed()
         assert code == 4000
@@ -217,15 +189,6 @@ async def test_slow_consumer_is_closed_4000_and_resumes(
         assert code == 4000
         last = max([f["seq"] for f in frames if "seq" in f] + [slow.last_seq])
         async with connect(server.ws_url) as again:
-            await again.send(
-                {
-                    "op": 3,
-                    "data": {
-                        "token": f"Bearer {ana.token}",
-                        "session_id": slow.session_id,
-                        "seq": last,
-                    },
-                }
-            )
+            await again.resume(f"Bearer {ana.token}", slow.session_id, last)
             replayed = await again.recv_until(lambda f: f.get("type") == "resumed", timeout_s=10)
             assert replayed["data"]["session_id"] == slow.session_id

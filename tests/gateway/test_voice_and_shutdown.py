@@ -72,12 +72,7 @@ async def test_voice_ops_and_lifecycle_reach_the_voice_service(
     assert voice.calls[2] == ("ended", gw.session_id, False)  # a 4002 end keeps voice (grace)
 
     async with connect(server.ws_url) as again:
-        await again.send(
-            {
-                "op": 3,
-                "data": {"token": f"Bearer {ana.token}", "session_id": gw.session_id, "seq": 1},
-            }
-        )
+        await again.resume(f"Bearer {ana.token}", gw.session_id, 1)
         await again.recv_event("resumed")
         await voice.wait_for(4)
         assert voice.calls[3] == ("resumed", gw.session_id, None)
