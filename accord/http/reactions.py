@@ -3,12 +3,17 @@ a unicode emoji or `name:id` of a custom emoji."""
 
 from __future__ import annotations
 
-from quart import Blueprint, Response, request
+from quart import Blueprint, Response
 
-from accord.errors import ValidationError
-from accord.http.context import get_ctx, message_path_ids, path_id, query_int, require_principal
+from accord.http.context import (
+    get_ctx,
+    message_path_ids,
+    path_id,
+    query_id,
+    query_int,
+    require_principal,
+)
 from accord.http.responses import ok
-from accord.ids import parse_id
 from accord.services.reactions import REACTION_USERS_DEFAULT, REACTION_USERS_MAX, ReactionService
 
 blueprint = Blueprint(
@@ -53,13 +58,7 @@ async def list_reaction_users(channel_id: str, message_id: str, emoji: str) -> R
     """GET …/reactions/{emoji}?after=&limit= — view_channel; User objects by id (D-react)."""
     principal = require_principal()
     cid, mid = message_path_ids(channel_id, message_id)
-    raw_after = request.args.get("after")
-    after = 0
-    if raw_after:
-        parsed = parse_id(raw_after)
-        if parsed is None:
-            raise ValidationError("not a valid id", field="after")
-        after = parsed
+    after = query_id("after") or 0
     limit = query_int("limit", REACTION_USERS_DEFAULT, 1, REACTION_USERS_MAX)
     users = (
         await get_ctx()
