@@ -29,6 +29,7 @@ from accord.media import srtp as _srtp
 from accord.media._forward_ref import MAX_DATAGRAM_BYTES as _REF_MAX_DATAGRAM
 from accord.media._forward_ref import open_media_socket
 from accord.media.counters import FORWARDER_COUNTERS, PARTICIPANT_COUNTERS
+from accord.media import stun_limit as _stun_limit
 
 
 cdef extern from "<sys/uio.h>" nogil:
@@ -53,6 +54,7 @@ cdef extern from "<sys/socket.h>" nogil:
         unsigned int msg_len
     int recvmmsg(int fd, mmsghdr *vec, unsigned int vlen, int flags, timespec *timeout)
     int sendmmsg(int fd, mmsghdr *vec, unsigned int vlen, int flags)
+    long sendmsg(int fd, const msghdr *msg, int flags)
     enum:
         MSG_DONTWAIT
         MSG_TRUNC
@@ -89,6 +91,49 @@ cdef extern from *:
     void accord_store(int *p, int v) noexcept nogil
     void accord_add(int *p, int v) noexcept nogil
 
+cdef extern from *:
+    """
+    #include <netinet/in.h>
+    #include <stdint.h>
+    #include <string.h>
+    #include <sys/socket.h>
+    #ifndef SOL_UDP
+    #define SOL_UDP 17
+    #endif
+    #ifndef UDP_SEGMENT
+    #define UDP_SEGMENT 103
+    #endif
+    #define ACCORD_GSO_CMSG_SPACE CMSG_SPACE(sizeof(uint16_t))
+    /* Fill one control buffer with a UDP_SEGMENT cmsg (Linux UDP GSO); return its size. */
+    static inline size_t accord_gso_cmsg(void *buf, int segment) {
+        struct cmsghdr *c = (struct cmsghdr *)buf;
+        uint16_t size = (uint16_t)segment;
+        memset(buf, 0, CMSG_SPACE(sizeof size));
+        c->cmsg_level = SOL_UDP;
+        c->cmsg_type = UDP_SEGMENT;
+        c->cmsg_len = CMSG_LEN(sizeof size);
+        memcpy(CMSG_DATA(c), &size, sizeof size);
+        return CMSG_SPACE(sizeof size);
+    }
+    /* Whether this kernel knows UDP GSO on the socket (getsockopt answers UDP_SEGMENT). */
+    static inline int accord_gso_supported(int fd) {
+        int value = 0;
+        socklen_t length = sizeof value;
+        return getsockopt(fd, SOL_UDP, UDP_SEGMENT, &value, &length) == 0;
+    }
+    """
+    enum:
+        ACCORD_GSO_CMSG_SPACE
+    size_t accord_gso_cmsg(void *buf, int segment) noexcept nogil
+    int accord_gso_supported(int fd) noexcept nogil
+
+cdef extern from "<errno.h>" nogil:
+    enum:
+        EIO
+        EINVAL
+        EOPNOTSUPP
+        ENOPROTOOPT
+
 ctypedef int (*srtp_fn)(void *ctx, void *packet, int *length) noexcept nogil
 
 cdef enum:
@@ -102,13 +147,17 @@ cdef enum:
     RTCP_RR = 201
     ERR_REPLAY_FAIL = 9      # libsrtp 2.x srtp_err_status_replay_fail
     ERR_REPLAY_OLD = 10      # srtp_err_status_replay_old
+    GSO_MAX_SEGMENTS = 64    # datagrams per UDP GSO message (the kernel's UDP_MAX_SEGMENTS)
+    GSO_MAX_SEGMENT = 1200   # larger datagrams go alone: below any path MTU GSO could hit
+    GSO_MAX_BYTES = 60000    # one GSO message stays below the 64 KiB IP datagram limit
 
 # Forwarder counters, in the order of counters.FORWARDER_COUNTERS.
 cdef enum:
     C_PACKETS_IN, C_BYTES_IN, C_PACKETS_OUT, C_BYTES_OUT, C_RTP_IN, C_RTCP_IN, C_RTP_OUT
     C_RTCP_OUT, C_RTCP_CONSUMED, C_STUN_ANSWERED, C_LATCH_MOVES, C_DROP_MALFORMED
     C_DROP_UNSUPPORTED, C_DROP_UNKNOWN_SSRC, C_DROP_AUTH_FAILED, C_DROP_REPLAY, C_DROP_MUTED
-    C_DROP_UNLATCHED, C_DROP_DEAFENED, C_DROP_PROTECT_FAILED, C_DROP_SEND_FAILED, N_COUNTERS
+    C_DROP_UNLATCHED, C_DROP_DEAFENED, C_DROP_PROTECT_FAILED, C_DROP_SEND_FAILED
+    C_DROP_RATE_LIMITED, N_COUNTERS
 
 # Participant counters, in the order of counters.PARTICIPANT_COUNTERS.
 cdef enum:
@@ -117,12 +166,24 @@ cdef enum:
 
 cdef enum:
     MAX_DATAGRAM = 1500
+    STUN_SLOTS = 1024                       # stun_limit.STUN_TABLE_SLOTS
     OUT_STUN = 0
     OUT_RTP = 1
     OUT_RTCP = 2
 
+# stun_limit.py: 50 answers/s per source IP after a burst of 100 (GCRA, nanoseconds).
+cdef uint64_t STUN_INTERVAL_NS = 20000000
+cdef uint64_t STUN_TOLERANCE_NS = 99 * STUN_INTERVAL_NS
+
+cdef struct StunBucket:
+    uint8_t key[16]          # source IP as IPv6 (IPv4 as IPv4-mapped)
+    uint64_t tat             # theoretical arrival time of the next conforming request
+
 if len(FORWARDER_COUNTERS) != N_COUNTERS or len(PARTICIPANT_COUNTERS) != N_PCOUNTERS:
     raise ImportError("accord.media.counters and _forward.pyx disagree on the counters")
+if (_stun_limit.STUN_TABLE_SLOTS != STUN_SLOTS or _stun_limit.INTERVAL_NS != STUN_INTERVAL_NS
+        or _stun_limit.TOLERANCE_NS != STUN_TOLERANCE_NS):
+    raise ImportError("_forward.pyx and stun_limit.py disagree on the STUN rate limit")
 if _REF_MAX_DATAGRAM != MAX_DATAGRAM:
     raise ImportError("_forward.pyx and _forward_ref.py disagree on the datagram limit")
 
@@ -272,6 +333,22 @@ cdef inline bint _rtcp_compound_ok(const uint8_t *p, int n) noexcept nogil:
     return p[1] == RTCP_SR or p[1] == RTCP_RR
 
 
+cdef inline uint32_t _stun_slot_of(const uint8_t *key) noexcept nogil:
+    """stun_limit.slot_of: FNV-1a (32-bit) of the 16-byte source key, masked to the table."""
+    cdef uint32_t h = 0x811C9DC5
+    cdef int i
+    for i in range(16):
+        h = (h ^ key[i]) * 0x01000193U
+    return h & (STUN_SLOTS - 1)
+
+
+def _stun_slot(bytes key):
+    """The C table slot of a 16-byte key (tests compare it with stun_limit.slot_of)."""
+    if len(key) != 16:
+        raise ValueError("a source key is 16 bytes")
+    return _stun_slot_of(<const uint8_t *><char *>key)
+
+
 cdef class Forwarder:
     """Forward SRTP between the participants of each room on one UDP socket (Cython)."""
 
@@ -308,6 +385,24 @@ cdef class Forwarder:
     cdef int *_out_slot         # receiver slot of each queued datagram (-1: STUN answer)
     cdef uint8_t *_out_kind
     cdef int _nout
+    # UDP GSO (Linux): the queued datagrams for one receiver leave as one message, cut by the
+    # kernel into datagrams of `segment` bytes (the last may be shorter). Groups of a flush:
+    cdef int _gso                # 1 while GSO is in use (off if the kernel or device refuses)
+    cdef int *_open_group       # receiver slot -> its group still taking datagrams, or -1
+    cdef int *_entry_group      # queued datagram -> its group
+    cdef int *_entry_pos        # queued datagram -> its place in the group
+    cdef int *_grp_first        # group -> its first iovec in _grp_iov
+    cdef int *_grp_count
+    cdef int *_grp_segment
+    cdef int *_grp_target
+    cdef uint8_t *_grp_closed
+    cdef int *_grp_entry        # iovec of a group -> the queued datagram it carries
+    cdef iovec *_grp_iov
+    cdef mmsghdr *_grp_msgs
+    cdef uint8_t *_grp_cmsg
+    cdef StunBucket *_stun_buckets
+    cdef uint64_t _send_messages    # messages handed to the kernel (a GSO message carries many)
+    cdef uint64_t _gso_messages     # of which GSO messages carrying more than one datagram
 
     def __cinit__(self, *args, **kwargs):
         self._wake[0] = -1
@@ -322,6 +417,24 @@ cdef class Forwarder:
         self._out_msgs = <mmsghdr *>calloc(OUT_SLOTS, sizeof(mmsghdr))
         self._out_slot = <int *>calloc(OUT_SLOTS, sizeof(int))
         self._out_kind = <uint8_t *>calloc(OUT_SLOTS, sizeof(uint8_t))
+        self._entry_group = <int *>calloc(OUT_SLOTS, sizeof(int))
+        self._entry_pos = <int *>calloc(OUT_SLOTS, sizeof(int))
+        self._grp_first = <int *>calloc(OUT_SLOTS, sizeof(int))
+        self._grp_count = <int *>calloc(OUT_SLOTS, sizeof(int))
+        self._grp_segment = <int *>calloc(OUT_SLOTS, sizeof(int))
+        self._grp_target = <int *>calloc(OUT_SLOTS, sizeof(int))
+        self._grp_closed = <uint8_t *>calloc(OUT_SLOTS, sizeof(uint8_t))
+        self._grp_entry = <int *>calloc(OUT_SLOTS, sizeof(int))
+        self._grp_iov = <iovec *>calloc(OUT_SLOTS, sizeof(iovec))
+        self._grp_msgs = <mmsghdr *>calloc(OUT_SLOTS, sizeof(mmsghdr))
+        self._grp_cmsg = <uint8_t *>calloc(OUT_SLOTS, ACCORD_GSO_CMSG_SPACE)
+        self._stun_buckets = <StunBucket *>calloc(STUN_SLOTS, sizeof(StunBucket))
+        if (self._entry_group == NULL or self._entry_pos == NULL or self._grp_first == NULL
+                or self._grp_count == NULL or self._grp_segment == NULL
+                or self._grp_target == NULL or self._grp_closed == NULL
+                or self._grp_entry == NULL or self._grp_iov == NULL or self._grp_msgs == NULL
+                or self._grp_cmsg == NULL or self._stun_buckets == NULL):
+            raise MemoryError()
         if (self._in_bufs == NULL or self._in_addrs == NULL or self._in_iov == NULL
                 or self._in_msgs == NULL or self._out_bufs == NULL or self._out_iov == NULL
                 or self._out_msgs == NULL or self._out_slot == NULL or self._out_kind == NULL):
@@ -339,9 +452,10 @@ cdef class Forwarder:
             self._out_msgs[i].msg_hdr.msg_iovlen = 1
         memset(self._counters, 0, sizeof(self._counters))
 
-    def __init__(self, str bind_host, int port):
+    def __init__(self, str bind_host, int port, *, bint gso=True):
         self._sock = open_media_socket(bind_host, port)
         self._fd = self._sock.fileno()
+        self._gso = 1 if gso and accord_gso_supported(self._fd) else 0
         if pipe(self._wake) != 0:
             self._sock.close()
             raise OSError(errno, "pipe() failed")
@@ -373,6 +487,19 @@ cdef class Forwarder:
         free(self._out_msgs)
         free(self._out_slot)
         free(self._out_kind)
+        free(self._open_group)
+        free(self._entry_group)
+        free(self._entry_pos)
+        free(self._grp_first)
+        free(self._grp_count)
+        free(self._grp_segment)
+        free(self._grp_target)
+        free(self._grp_closed)
+        free(self._grp_entry)
+        free(self._grp_iov)
+        free(self._grp_msgs)
+        free(self._grp_cmsg)
+        free(self._stun_buckets)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -383,6 +510,26 @@ cdef class Forwarder:
     @property
     def is_running(self):
         return self._thread is not None and self._thread.is_alive()
+
+    def _pause_loop(self):
+        """Hold the loop between batches until `_resume_loop()` on this thread (tests only).
+
+        Datagrams wait in the socket buffer meanwhile, so the next batch takes many at once.
+        """
+        self._lock()
+
+    def _resume_loop(self):
+        self._unlock()
+
+    @property
+    def send_stats(self):
+        """How datagrams left: {"gso": in use, "send_messages": n, "gso_messages": m}."""
+        self._lock()
+        try:
+            return {"gso": bool(self._gso), "send_messages": self._send_messages,
+                    "gso_messages": self._gso_messages}
+        finally:
+            self._unlock()
 
     def start(self):
         if self._thread is not None or self._closed:
@@ -513,6 +660,11 @@ cdef class Forwarder:
             raise MemoryError()
         memset(parts + self._capacity, 0, (capacity - self._capacity) * sizeof(Participant))
         self._parts = parts
+        cdef int *open_group = <int *>realloc(self._open_group, capacity * sizeof(int))
+        if open_group == NULL:
+            raise MemoryError()
+        memset(open_group + self._capacity, 0xFF, (capacity - self._capacity) * sizeof(int))
+        self._open_group = open_group
         self._capacity = capacity
 
     cdef int _find_slot(self, uint32_t ssrc) noexcept nogil:
@@ -660,6 +812,9 @@ cdef class Forwarder:
         if _be16(buf) != STUN_REQUEST:
             self._counters[C_DROP_UNSUPPORTED] += 1
             return
+        if not self._stun_allow(&self._in_addrs[i]):
+            self._counters[C_DROP_RATE_LIMITED] += 1
+            return
         if self._nout == OUT_SLOTS:
             self._flush()
         length = _stun_answer(buf, &self._in_addrs[i], self._out_bufs + self._nout * SLOT_BYTES)
@@ -668,6 +823,29 @@ cdef class Forwarder:
             return
         self._queue(length, &self._in_addrs[i], self._in_msgs[i].msg_hdr.msg_namelen, -1,
                     OUT_STUN)
+
+    cdef inline bint _stun_allow(self, const sockaddr_storage *src) noexcept nogil:
+        """stun_limit.StunLimiter.allow for this source IP, at C speed."""
+        cdef const uint8_t *raw = <const uint8_t *>src
+        cdef uint8_t key[16]
+        cdef uint64_t now = _now_ns(), tat
+        cdef StunBucket *bucket
+        if src.ss_family == AF_INET:
+            memset(key, 0, 10)
+            key[10] = 0xFF
+            key[11] = 0xFF
+            memcpy(key + 12, raw + 4, 4)
+        else:
+            memcpy(key, raw + 8, 16)
+        bucket = &self._stun_buckets[_stun_slot_of(key)]
+        if memcmp(bucket.key, key, 16) != 0 or bucket.tat == 0:
+            memcpy(bucket.key, key, 16)
+            bucket.tat = now
+        tat = bucket.tat if bucket.tat > now else now
+        if tat - now > STUN_TOLERANCE_NS:
+            return False
+        bucket.tat = tat + STUN_INTERVAL_NS
+        return True
 
     cdef inline int _authenticate(self, int i, uint8_t *buf, int *n, uint32_t ssrc,
                                   bint rtcp) noexcept nogil:
@@ -789,32 +967,148 @@ cdef class Forwarder:
         self._nout += 1
 
     cdef void _flush(self) noexcept nogil:
-        cdef int sent = 0, r, j, length, target
+        if self._nout == 0:
+            return
+        if self._gso:
+            self._flush_gso()
+        else:
+            self._flush_plain()
+        self._nout = 0
+
+    cdef void _flush_plain(self) noexcept nogil:
+        """One message per datagram, sendmmsg batches."""
+        cdef int sent = 0, r, j
         while sent < self._nout:
             r = sendmmsg(self._fd, self._out_msgs + sent, self._nout - sent, 0)
             if r < 0:
                 if errno == EINTR:
                     continue
+                self._send_messages += 1
                 self._counters[C_DROP_SEND_FAILED] += 1  # the first queued datagram failed
                 sent += 1
                 continue
+            self._send_messages += r
             for j in range(sent, sent + r):
-                length = self._out_iov[j].iov_len
-                self._counters[C_PACKETS_OUT] += 1
-                self._counters[C_BYTES_OUT] += length
-                target = self._out_slot[j]
-                if self._out_kind[j] == OUT_STUN:
-                    self._counters[C_STUN_ANSWERED] += 1
-                    continue
-                self._parts[target].counters[P_PACKETS_OUT] += 1
-                self._parts[target].counters[P_BYTES_OUT] += length
-                if self._out_kind[j] == OUT_RTCP:
-                    self._counters[C_RTCP_OUT] += 1
-                    self._parts[target].counters[P_RTCP_OUT] += 1
-                else:
-                    self._counters[C_RTP_OUT] += 1
+                self._count_sent(j)
             sent += r
-        self._nout = 0
+
+    cdef void _flush_gso(self) noexcept nogil:
+        """Group each receiver's datagrams of this flush into UDP GSO messages, in order.
+
+        A group takes a receiver's next datagram while it has the group's segment size (or is
+        shorter, which closes the group: only the last segment may be short), stays within
+        GSO_MAX_SEGMENTS and GSO_MAX_BYTES, and is at most GSO_MAX_SEGMENT bytes. STUN answers
+        and large datagrams go alone, and a STUN answer closes every open group. Groups leave in
+        the order they were opened, so every address gets its datagrams in queue order.
+        """
+        cdef int ngroups = 0, j, g, t, length, total = 0, sent, r, e
+        for j in range(self._nout):
+            t = self._out_slot[j]
+            length = self._out_iov[j].iov_len
+            g = -1
+            if t >= 0 and length <= GSO_MAX_SEGMENT:
+                g = self._open_group[t]
+                if g >= 0 and (length > self._grp_segment[g]
+                               or self._grp_count[g] >= GSO_MAX_SEGMENTS
+                               or (self._grp_count[g] + 1) * self._grp_segment[g] > GSO_MAX_BYTES):
+                    g = -1
+            if t < 0:
+                # A STUN answer may go to a receiver's own address: close every open group so
+                # nothing queued after the answer leaves before it.
+                for e in range(ngroups):
+                    if self._grp_target[e] >= 0:
+                        self._open_group[self._grp_target[e]] = -1
+            if g < 0:
+                g = ngroups
+                ngroups += 1
+                self._grp_count[g] = 0
+                self._grp_segment[g] = length
+                self._grp_target[g] = t
+                self._grp_closed[g] = 0 if (t >= 0 and length <= GSO_MAX_SEGMENT) else 1
+                if t >= 0:
+                    self._open_group[t] = -1 if self._grp_closed[g] else g
+            self._entry_group[j] = g
+            self._entry_pos[j] = self._grp_count[g]
+            self._grp_count[g] += 1
+            if length < self._grp_segment[g]:
+                self._grp_closed[g] = 1
+                self._open_group[t] = -1
+        for g in range(ngroups):
+            self._grp_first[g] = total
+            total += self._grp_count[g]
+            if self._grp_target[g] >= 0:
+                self._open_group[self._grp_target[g]] = -1
+        for j in range(self._nout):
+            e = self._grp_first[self._entry_group[j]] + self._entry_pos[j]
+            self._grp_iov[e] = self._out_iov[j]
+            self._grp_entry[e] = j
+        for g in range(ngroups):
+            j = self._grp_entry[self._grp_first[g]]
+            self._grp_msgs[g].msg_hdr.msg_name = self._out_msgs[j].msg_hdr.msg_name
+            self._grp_msgs[g].msg_hdr.msg_namelen = self._out_msgs[j].msg_hdr.msg_namelen
+            self._grp_msgs[g].msg_hdr.msg_iov = &self._grp_iov[self._grp_first[g]]
+            self._grp_msgs[g].msg_hdr.msg_iovlen = self._grp_count[g]
+            self._grp_msgs[g].msg_hdr.msg_flags = 0
+            if self._grp_count[g] > 1:
+                self._grp_msgs[g].msg_hdr.msg_control = self._grp_cmsg + g * ACCORD_GSO_CMSG_SPACE
+                self._grp_msgs[g].msg_hdr.msg_controllen = accord_gso_cmsg(
+                    self._grp_msgs[g].msg_hdr.msg_control, self._grp_segment[g])
+            else:
+                self._grp_msgs[g].msg_hdr.msg_control = NULL
+                self._grp_msgs[g].msg_hdr.msg_controllen = 0
+        sent = 0
+        while sent < ngroups:
+            r = sendmmsg(self._fd, self._grp_msgs + sent, ngroups - sent, 0)
+            if r < 0:
+                if errno == EINTR:
+                    continue
+                g = sent
+                if self._grp_count[g] > 1 and (errno == EIO or errno == EINVAL
+                                               or errno == EOPNOTSUPP or errno == ENOPROTOOPT):
+                    # The kernel or the route's device refuses GSO (EIO: no checksum
+                    # offload): send the rest one datagram per message, now and from now on.
+                    self._gso = 0
+                    for g in range(sent, ngroups):
+                        for e in range(self._grp_first[g], self._grp_first[g] + self._grp_count[g]):
+                            self._send_one(self._grp_entry[e])
+                    return
+                self._send_messages += 1
+                self._counters[C_DROP_SEND_FAILED] += self._grp_count[g]
+                sent += 1
+                continue
+            self._send_messages += r
+            for g in range(sent, sent + r):
+                if self._grp_count[g] > 1:
+                    self._gso_messages += 1
+                for e in range(self._grp_first[g], self._grp_first[g] + self._grp_count[g]):
+                    self._count_sent(self._grp_entry[e])
+            sent += r
+
+    cdef void _send_one(self, int j) noexcept nogil:
+        cdef long r = sendmsg(self._fd, &self._out_msgs[j].msg_hdr, 0)
+        while r < 0 and errno == EINTR:
+            r = sendmsg(self._fd, &self._out_msgs[j].msg_hdr, 0)
+        self._send_messages += 1
+        if r < 0:
+            self._counters[C_DROP_SEND_FAILED] += 1
+        else:
+            self._count_sent(j)
+
+    cdef inline void _count_sent(self, int j) noexcept nogil:
+        cdef int length = self._out_iov[j].iov_len
+        cdef int target = self._out_slot[j]
+        self._counters[C_PACKETS_OUT] += 1
+        self._counters[C_BYTES_OUT] += length
+        if self._out_kind[j] == OUT_STUN:
+            self._counters[C_STUN_ANSWERED] += 1
+            return
+        self._parts[target].counters[P_PACKETS_OUT] += 1
+        self._parts[target].counters[P_BYTES_OUT] += length
+        if self._out_kind[j] == OUT_RTCP:
+            self._counters[C_RTCP_OUT] += 1
+            self._parts[target].counters[P_RTCP_OUT] += 1
+        else:
+            self._counters[C_RTP_OUT] += 1
 
 
 def _decode_sockaddr(bytes raw):

@@ -30,6 +30,7 @@ from accord.media.counters import (
 from accord.media.rtcp import is_forwarded_rtcp, parse_rtcp_compound, rtcp_sender_ssrc
 from accord.media.rtp import PacketKind, classify_packet, parse_rtp_header, rtp_payload
 from accord.media.stun import build_binding_success, parse_stun_message
+from accord.media.stun_limit import StunLimiter, address_key
 
 __all__ = ["MAX_DATAGRAM_BYTES", "POLL_INTERVAL_S", "Forwarder"]
 
@@ -82,6 +83,7 @@ class Forwarder:
         self._by_ssrc: dict[int, _Participant] = {}
         self._rooms: dict[int, list[_Participant]] = {}
         self._counters = dict.fromkeys(FORWARDER_COUNTERS, 0)
+        self._stun_limiter = StunLimiter()
         self._busy_ns = 0
         self._started_ns = 0
 
@@ -263,6 +265,9 @@ class Forwarder:
             return
         if not message.is_binding_request:
             self._count("drop_unsupported")
+            return
+        if not self._stun_limiter.allow(address_key(str(address[0])), time.monotonic_ns()):
+            self._count("drop_rate_limited")
             return
         reply = build_binding_success(message.transaction_id, str(address[0]), int(address[1]))
         if self._send(reply, address):

@@ -38,6 +38,7 @@ FORWARDER_COUNTERS: Final = (
     "drop_deafened",  # copies not made: the receiver is deafened
     "drop_protect_failed",  # protecting a copy for a receiver failed
     "drop_send_failed",  # the kernel refused a send
+    "drop_rate_limited",  # STUN requests over their source IP's rate (stun_limit.py)
 )
 
 PARTICIPANT_COUNTERS: Final = (
@@ -78,6 +79,7 @@ class ForwarderStats(TypedDict):
     drop_deafened: int
     drop_protect_failed: int
     drop_send_failed: int
+    drop_rate_limited: int
     participants: int
     rooms: int
     busy_ratio: float  # share of wall time since start() spent handling packets, 0..1
