@@ -40,11 +40,18 @@ API (identical on both implementations):
   (KeyError if unknown): counters named in `accord.media.counters`, plus the latched address.
 
 What the forwarder does with a datagram (MEDIA.md 3): STUN Binding requests are answered with
-XOR-MAPPED-ADDRESS (no credential check in `accord-rtp/1`) and never latch; SRTP/SRTCP is looked
-up by SSRC and must authenticate under that participant's key, which latches (or, from a new
-address, moves) its address; SSRCs are forwarded unchanged, re-protected per receiver to every
-other non-deafened, latched participant of the room; SRTCP led by a sender report is forwarded,
-by a receiver report consumed. Everything else is dropped and counted.
+XOR-MAPPED-ADDRESS (no credential check in `accord-rtp/1`), at most 50/s per source IP after a
+burst of 100 (`stun_limit.py`; the rest count as `drop_rate_limited`), and never latch;
+SRTP/SRTCP is looked up by SSRC and must authenticate under that participant's key, which
+latches (or, from a new address, moves) its address; SSRCs are forwarded unchanged,
+re-protected per receiver to every other non-deafened, latched participant of the room; SRTCP
+led by a sender report is forwarded, by a receiver report consumed. Everything else is
+dropped and counted.
+
+Sending: the Cython loop hands each receiver's copies of one batch to the kernel as UDP GSO
+messages (Linux cuts them into datagrams; receivers see ordinary datagrams), which cuts the
+kernel's cost per datagram about fourfold under load; `Forwarder(host, port, gso=False)` (Cython
+only) sends one message per datagram, as the reference always does.
 
 Cores (`ACCORD_SFU_WORKERS=N`): run N forwarders on N ports, pin each room to one and put new
 rooms on the one with the fewest participants (`stats()["participants"]`).
