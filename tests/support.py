@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyotp
 import trio
 
 from accord.app import RunningServer, run_server
 from accord.config import Settings, load_settings
+from accord.services.mfa import MfaService
 
 _names = itertools.count(1)
 
@@ -104,3 +106,28 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
     if code is not None:
         assert error["code"] == code, error
     return dict(error)
+
+
+T0 = 1_800_000_000.0  # a fixed instant, on a 30 s step boundary (two-factor tests)
+
+
+async def enable_mfa(
+    server: ServerHandle, client: httpx.AsyncClient, headers: dict[str, str]
+) -> tuple[pyotp.TOTP, list[str]]:
+    """Turn on TOTP for the caller with MfaService's clock pinned at T0; (totp, backup codes)."""
+    mfa = server.ctx.get(MfaService)
+    mfa.clock = lambda: T0
+    r = await client.post("/api/v1/auth/2fa/enable", headers=headers, json={})
+    assert r.status_code == 200
+    data = r.json()["data"]
+    assert data["uri"].startswith("otpauth://totp/Accord:")
+    totp = pyotp.TOTP(data["secret"])
+    # Not active until verified: login needs no code yet.
+    r = await client.post("/api/v1/auth/2fa/verify", headers=headers, json={"code": "000000"})
+    assert_error(r, 400, "invalid_request")
+    r = await client.post("/api/v1/auth/2fa/verify", headers=headers, json={"code": totp.at(T0)})
+    assert r.status_code == 200
+    codes = r.json()["data"]["backup_codes"]
+    assert len(codes) == 10
+    assert len(set(codes)) == 10
+    return totp, codes

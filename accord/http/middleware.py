@@ -30,7 +30,8 @@ access_log = logging.getLogger("accord.http.access")
 
 _API_PREFIX = "/api/v1/"
 _AUTH_PATHS = frozenset({"/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/auth/login/mfa"})
-# Password checks by a signed-in user are limited per IP like logins, even in test mode.
+# Password checks by a signed-in user are limited per IP like logins, even in test mode (and
+# so is DELETE /users/@me, which checks the password too).
 _PASSWORD_PATHS = frozenset(
     {
         "/api/v1/auth/password",
@@ -144,7 +145,10 @@ def _take_tokens(limits: RateLimits, test_mode: bool) -> Response | None:
     else:
         decision = limits.api.take(f"ip:{client_ip()}", now)
     g.rate_decision = decision
-    if decision.allowed and (is_auth_path or request.path in _PASSWORD_PATHS):
+    checks_password = request.path in _PASSWORD_PATHS or (
+        request.method == "DELETE" and request.path == "/api/v1/users/@me"
+    )
+    if decision.allowed and (is_auth_path or checks_password):
         auth_decision = limits.auth_ip.take(f"ip:{client_ip()}", now)
         if not auth_decision.allowed:
             decision = auth_decision

@@ -49,10 +49,12 @@ async def patch_me() -> Response:
 @blueprint.delete("/@me")
 async def delete_me() -> Response:
     """DELETE /api/v1/users/@me — user; body may carry `password` (required when the account
-    has one); refused while the user owns spaces."""
+    has one) and `code` (required with two-factor auth); refused while the user owns spaces."""
     principal = require_principal()
     body = await read_object(required=False)
-    await get_ctx().get(UserService).delete_account(principal, body.text("password"))
+    await get_ctx().get(UserService).delete_account(
+        principal, body.text("password"), body.text("code")
+    )
     return ok(None)
 
 

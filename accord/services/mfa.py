@@ -61,7 +61,7 @@ class MfaService(Service):
                 return step
         return None
 
-    def _check_code(self, conn: sqlite3.Connection, user_id: int, code: str) -> bool:
+    def consume_code(self, conn: sqlite3.Connection, user_id: int, code: str) -> bool:
         """True for a fresh TOTP code or an unused backup code (consumed either way)."""
         found = mfa_store.get_mfa(conn, user_id)
         if found is None:
@@ -74,7 +74,7 @@ class MfaService(Service):
 
     async def check_login_code(self, user_id: int, code: str) -> bool:
         def work(conn: sqlite3.Connection) -> bool:
-            return self._check_code(conn, user_id, code)
+            return self.consume_code(conn, user_id, code)
 
         return await self.db.write(work)
 
@@ -120,7 +120,7 @@ class MfaService(Service):
             found = mfa_store.get_mfa(conn, user_id)
             if found is None or not found[1]:
                 raise ValidationError("two-factor authentication is not enabled")
-            if code is None or not self._check_code(conn, user_id, code):
+            if code is None or not self.consume_code(conn, user_id, code):
                 raise ForbiddenError("invalid two-factor code")
             mfa_store.delete_mfa(conn, user_id)
 

@@ -27,6 +27,8 @@ from accord.services.auth import AuthService, validate_display_name, validate_us
 from accord.services.context import Context, Service
 from accord.services.images import ImageService, PreparedImage
 from accord.services.members import member_left
+from accord.services.mfa import MfaService
+from accord.storage import applications as app_store
 from accord.storage import members as member_store
 from accord.storage import mfa as mfa_store
 from accord.storage import users as user_store
@@ -73,8 +75,15 @@ class UserService(Service):
         self._cache[user_id] = (user, now)
         return user
 
-    async def delete_account(self, principal: Principal, password: str | None) -> None:
-        """DELETE /users/@me: anonymise the caller's account (see the module docstring)."""
+    async def delete_account(
+        self, principal: Principal, password: str | None, code: str | None = None
+    ) -> None:
+        """DELETE /users/@me: anonymise the caller's account (see the module docstring).
+
+        With two-factor auth on, `code` (TOTP or a backup code) is required as well. The bots
+        of the user's applications lose their tokens (their sessions close): nobody is left
+        who could manage them.
+        """
         if principal.kind != "bearer":
             raise ForbiddenError("bot accounts belong to their application")
         stored = await self.db.read(user_store.get_password_hash, principal.user_id)
@@ -84,6 +93,7 @@ class UserService(Service):
             auth = self.ctx.get(AuthService)
             if not await auth.verify_password(stored, password):
                 raise ForbiddenError("password is incorrect")
+        mfa = self.ctx.get(MfaService)
 
         def write(conn: sqlite3.Connection) -> tuple[User, list[int], list[str]]:
             owned = spaces_owned_by(conn, principal.user_id)
@@ -91,10 +101,17 @@ class UserService(Service):
                 raise ValidationError(
                     f"you own {len(owned)} space(s): transfer ownership or delete them first"
                 )
+            found = mfa_store.get_mfa(conn, principal.user_id)
+            if found is not None and found[1]:
+                if code is None:
+                    raise ValidationError("two-factor code required", field="code")
+                if not mfa.consume_code(conn, principal.user_id, code):
+                    raise ForbiddenError("invalid two-factor code")
             left = member_store.remove_user_memberships(conn, principal.user_id)
             mfa_store.delete_mfa(conn, principal.user_id)
             user_store.anonymise_user(conn, principal.user_id, now_ts())
             hashes = user_store.delete_user_tokens(conn, principal.user_id)
+            hashes += app_store.revoke_owned_bot_tokens(conn, principal.user_id)
             user = user_store.get_user(conn, principal.user_id)
             assert user is not None
             return user, left, hashes

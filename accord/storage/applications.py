@@ -59,6 +59,16 @@ def replace_bot_tokens(
     return [row[0] for row in old]
 
 
+def revoke_owned_bot_tokens(conn: sqlite3.Connection, owner_id: int) -> list[str]:
+    """Delete every bot token of the owner's applications; returns the deleted hashes."""
+    rows = conn.execute(
+        "DELETE FROM bot_tokens WHERE application_id IN"
+        " (SELECT id FROM applications WHERE owner_id = ?) RETURNING token_hash",
+        (owner_id,),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
 def first_application_of(conn: sqlite3.Connection, owner_id: int) -> tuple[int, int] | None:
     """(application id, bot user id) of the owner's oldest application."""
     row = conn.execute(

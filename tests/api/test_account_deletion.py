@@ -5,9 +5,10 @@ with their events, tokens revoked and the login gone."""
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.spaces_support import controls, drain, events, make_world, next_event
-from tests.support import ServerHandle, assert_error, register
+from tests.support import ServerHandle, assert_error, enable_mfa, register
 
 
 async def test_delete_account(server: ServerHandle, client: httpx.AsyncClient) -> None:
@@ -99,3 +100,58 @@ async def test_bots_cannot_delete_themselves(client: httpx.AsyncClient) -> None:
     bot = {"Authorization": f"Bot {seed['bot']['token']}"}
     assert_error(await client.request("DELETE", "/api/v1/users/@me", headers=bot), 403)
     assert_error(await client.request("DELETE", "/api/v1/users/@me"), 401)
+
+
+async def test_two_factor_code_is_required(server: ServerHandle, client: httpx.AsyncClient) -> None:
+    ana = await register(client, "ana", password="password1")
+    totp, backup_codes = await enable_mfa(server, client, ana.headers)
+    me = "/api/v1/users/@me"
+    body = {"password": "password1"}
+    r = await client.request("DELETE", me, json=body, headers=ana.headers)
+    assert "two-factor" in assert_error(r, 400)["message"]
+    r = await client.request("DELETE", me, json={**body, "code": "000000"}, headers=ana.headers)
+    assert_error(r, 403)
+    r = await client.request("DELETE", me, json={**body, "code": 123456}, headers=ana.headers)
+    assert_error(r, 422)
+    assert (await client.get(me, headers=ana.headers)).status_code == 200  # nothing happened
+    # A backup code does it (as it would sign in).
+    r = await client.request(
+        "DELETE", me, json={**body, "code": backup_codes[0]}, headers=ana.headers
+    )
+    assert r.status_code == 200, r.text
+    assert_error(await client.get(me, headers=ana.headers), 401)
+    assert totp.now()  # the TOTP secret was valid; deletion also removed it
+
+
+async def test_the_users_bots_stop_working(server: ServerHandle, client: httpx.AsyncClient) -> None:
+    ana = await register(client, "ana", password="password1")
+    r = await client.post("/api/v1/applications", json={"name": "Helper"}, headers=ana.headers)
+    assert r.status_code in (200, 201), r.text
+    bot = {"Authorization": f"Bot {r.json()['data']['token']}"}
+    assert (await client.get("/api/v1/users/@me", headers=bot)).status_code == 200
+    with server.ctx.bus.subscribed() as sub:
+        r = await client.request(
+            "DELETE", "/api/v1/users/@me", json={"password": "password1"}, headers=ana.headers
+        )
+        assert r.status_code == 200, r.text
+        items = drain(sub)
+    # Both the user's token and the bot's are revoked, so every session they opened closes.
+    assert len(controls(items, "token_revoked")) == 2
+    assert_error(await client.get("/api/v1/users/@me", headers=bot), 401)
+
+
+class TestWrongPasswordIsRateLimited:
+    @pytest.fixture
+    def server_env(self) -> dict[str, str]:
+        return {"ACCORD_AUTH_IP_RATE": "3/min"}
+
+    async def test_limited(self, client: httpx.AsyncClient) -> None:
+        ana = await register(client, "ana", password="password1")
+        me = "/api/v1/users/@me"
+        for _ in range(3):
+            r = await client.request("DELETE", me, json={"password": "guess"}, headers=ana.headers)
+            assert_error(r, 403)
+        r = await client.request("DELETE", me, json={"password": "password1"}, headers=ana.headers)
+        assert_error(r, 429, "rate_limited")
+        # Only the password check is limited: reading the profile still works.
+        assert (await client.get(me, headers=ana.headers)).status_code == 200

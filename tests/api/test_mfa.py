@@ -4,15 +4,12 @@
 from __future__ import annotations
 
 import httpx
-import pyotp
 import pytest
 import trio
 
 from accord.events.types import SessionControl
 from accord.services.mfa import MfaService
-from tests.support import ServerHandle, assert_error, register
-
-T0 = 1_800_000_000.0  # a fixed instant, on a 30 s step boundary
+from tests.support import T0, ServerHandle, assert_error, enable_mfa, register
 
 
 async def _login(
@@ -78,31 +75,10 @@ class TestWrongPasswordIsRateLimited:
         assert_error(r, 429, "rate_limited")
 
 
-async def _enable_mfa(
-    server: ServerHandle, client: httpx.AsyncClient, headers: dict[str, str]
-) -> tuple[pyotp.TOTP, list[str]]:
-    mfa = server.ctx.get(MfaService)
-    mfa.clock = lambda: T0
-    r = await client.post("/api/v1/auth/2fa/enable", headers=headers, json={})
-    assert r.status_code == 200
-    data = r.json()["data"]
-    assert data["uri"].startswith("otpauth://totp/Accord:")
-    totp = pyotp.TOTP(data["secret"])
-    # Not active until verified: login needs no code yet.
-    r = await client.post("/api/v1/auth/2fa/verify", headers=headers, json={"code": "000000"})
-    assert_error(r, 400, "invalid_request")
-    r = await client.post("/api/v1/auth/2fa/verify", headers=headers, json={"code": totp.at(T0)})
-    assert r.status_code == 200
-    codes = r.json()["data"]["backup_codes"]
-    assert len(codes) == 10
-    assert len(set(codes)) == 10
-    return totp, codes
-
-
 async def test_totp_login_flow(server: ServerHandle, client: httpx.AsyncClient) -> None:
     ana = await register(client, "ana", password="password1")
     mfa = server.ctx.get(MfaService)
-    totp, _ = await _enable_mfa(server, client, ana.headers)
+    totp, _ = await enable_mfa(server, client, ana.headers)
     me = (await client.get("/api/v1/users/@me", headers=ana.headers)).json()["data"]
     assert me["mfa_enabled"] is True
 
@@ -139,7 +115,7 @@ async def test_totp_login_flow(server: ServerHandle, client: httpx.AsyncClient) 
 
 async def test_backup_codes_are_single_use(server: ServerHandle, client: httpx.AsyncClient) -> None:
     ana = await register(client, "ana", password="password1")
-    _, codes = await _enable_mfa(server, client, ana.headers)
+    _, codes = await enable_mfa(server, client, ana.headers)
     assert (await _login(client, "ana", "password1", code=codes[0])).status_code == 200
     assert_error(await _login(client, "ana", "password1", code=codes[0]), 401)
     r = await client.get("/api/v1/auth/2fa/backup-codes", headers=ana.headers)
@@ -161,7 +137,7 @@ async def test_disable_needs_password_and_code(
     server: ServerHandle, client: httpx.AsyncClient
 ) -> None:
     ana = await register(client, "ana", password="password1")
-    totp, _ = await _enable_mfa(server, client, ana.headers)
+    totp, _ = await enable_mfa(server, client, ana.headers)
     mfa = server.ctx.get(MfaService)
     mfa.clock = lambda: T0 + 30
     url = "/api/v1/auth/2fa/disable"
@@ -180,5 +156,5 @@ async def test_disable_needs_password_and_code(
     r = await client.post(url, headers=ana.headers, json={"password": "password1", "code": "1"})
     assert_error(r, 400)
     # Enabling twice while active is refused.
-    await _enable_mfa(server, client, ana.headers)
+    await enable_mfa(server, client, ana.headers)
     assert_error(await client.post("/api/v1/auth/2fa/enable", headers=ana.headers), 409)
