@@ -52,8 +52,10 @@ async def delete_me() -> Response:
     has one) and `code` (required with two-factor auth); refused while the user owns spaces."""
     principal = require_principal()
     body = await read_object(required=False)
-    await get_ctx().get(UserService).delete_account(
-        principal, body.text("password"), body.text("code")
+    await (
+        get_ctx()
+        .get(UserService)
+        .delete_account(principal, body.text("password"), body.text("code"))
     )
     return ok(None)
 
