@@ -521,6 +521,10 @@ cdef class Forwarder:
     def _resume_loop(self):
         self._unlock()
 
+    def _media_socket(self):
+        """The UDP socket object (tests only: socket options that make the kernel refuse GSO)."""
+        return self._sock
+
     @property
     def send_stats(self):
         """How datagrams left: {"gso": in use, "send_messages": n, "gso_messages": m}."""

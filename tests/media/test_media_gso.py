@@ -9,6 +9,7 @@ same traffic through a forwarder built with `gso=False` gives the same datagrams
 from __future__ import annotations
 
 import os
+import socket
 import struct
 from collections.abc import Iterator
 
@@ -19,6 +20,8 @@ from accord.media.stun import build_binding_request, parse_stun_message
 from tests.media.media_client import Room, wait_until
 
 pytestmark = pytest.mark.skipif("cython" not in IMPLEMENTATIONS, reason="extension not built")
+
+SO_NO_CHECK = getattr(socket, "SO_NO_CHECK", 11)  # Linux value; Python may not name it
 
 # Sizes of one burst: runs of equal sizes, a shorter one that ends a run, one too large to
 # group (> 1200 bytes protected), and a run longer than a GSO message may carry.
@@ -102,3 +105,29 @@ def test_gso_is_used_on_linux() -> None:
         assert fwd.send_stats["gso"] is True  # Linux >= 4.18 and loopback take UDP GSO
     with Forwarder("127.0.0.1", 0, gso=False) as fwd:
         assert fwd.send_stats["gso"] is False
+
+
+def test_a_refused_gso_message_falls_back_to_one_datagram_each(profile: str) -> None:
+    from accord.media._forward import Forwarder
+
+    with Forwarder("127.0.0.1", 0) as fwd:
+        # SO_NO_CHECK (no UDP checksums) makes Linux refuse GSO sends with EINVAL, as a device
+        # without checksum offload refuses them with EIO.
+        fwd._media_socket().setsockopt(socket.SOL_SOCKET, SO_NO_CHECK, 1)
+        room = Room(fwd, profile)
+        try:
+            alice, bob = room.join(1, room_id=1), room.join(2, room_id=1)
+            payloads = [_payload(i, 160) for i in range(40)]
+            fwd._pause_loop()
+            try:
+                for payload in payloads:
+                    alice.send_rtp(payload)
+            finally:
+                fwd._resume_loop()
+            assert [r.payload for r in bob.recv_rtp(len(payloads))] == payloads
+            bob.assert_nothing_received()
+            assert fwd.send_stats["gso"] is False
+            assert fwd.send_stats["gso_messages"] == 0
+            assert fwd.stats()["drop_send_failed"] == 0
+        finally:
+            room.close()
