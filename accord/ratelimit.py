@@ -66,6 +66,23 @@ class RateLimiter:
             reset_after_s=(self.capacity - bucket.tokens) / self.refill_per_s,
         )
 
+    def peek(self, key: str, now: float, cost: float = 1.0) -> Decision:
+        """What `take` would decide, without taking anything or creating a bucket."""
+        bucket = self._buckets.get(key)
+        tokens = float(self.capacity)
+        if bucket is not None:
+            elapsed = max(0.0, now - bucket.updated)
+            tokens = min(float(self.capacity), bucket.tokens + elapsed * self.refill_per_s)
+        allowed = tokens >= cost
+        retry = math.ceil((cost - tokens) / self.refill_per_s) if not allowed else 0
+        return Decision(
+            allowed=allowed,
+            limit=self.capacity,
+            remaining=int(tokens),
+            retry_after_s=max(1, retry) if not allowed else 0,
+            reset_after_s=(self.capacity - tokens) / self.refill_per_s,
+        )
+
     def _evict(self, now: float) -> None:
         if len(self._buckets) <= self.max_buckets:
             return

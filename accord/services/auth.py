@@ -18,11 +18,18 @@ import trio
 from accord.auth.passwords import hash_password, verify_password
 from accord.auth.principal import NodePrincipal, Principal, split_authorization
 from accord.auth.tokens import hash_token, new_token
-from accord.errors import ConflictError, ForbiddenError, UnauthorizedError, ValidationError
+from accord.errors import (
+    ConflictError,
+    ForbiddenError,
+    RateLimitedError,
+    UnauthorizedError,
+    ValidationError,
+)
 from accord.events.types import SessionControl
 from accord.models.members import Member
 from accord.models.spaces import Space
 from accord.models.users import User
+from accord.ratelimit import RateLimiter
 from accord.services.context import Context, Service
 from accord.services.members import member_joined
 from accord.services.mfa import MfaRequiredError, MfaService
@@ -35,6 +42,7 @@ log = logging.getLogger("accord.auth")
 
 _CACHE_TTL_S = 30.0
 _TICKET_TTL_S = 300.0
+LOGIN_FAILURE_BURST = 10  # failed sign-ins per account, then one more every 90 s
 _CACHE_MAX = 50_000
 
 
@@ -82,6 +90,11 @@ class AuthService(Service):
         self._cache: dict[str, tuple[Principal, str | None, float]] = {}
         # MFA login ticket -> (user id, expires at monotonic)
         self._tickets: dict[str, tuple[int, float]] = {}
+        # Failed sign-ins per account (G-12, RT-46): many addresses guessing one account's
+        # password or second factor are limited together, whatever the per-IP buckets allow.
+        self._failures = RateLimiter(
+            LOGIN_FAILURE_BURST, LOGIN_FAILURE_BURST / 900, max_buckets=50_000
+        )
 
     # -- passwords -------------------------------------------------------------------------
 
@@ -144,25 +157,47 @@ class AuthService(Service):
         """
         record = await self.db.read(user_store.get_login_record, username)
         user, stored = record if record else (None, None)
+        account = f"user:{user.id}" if user is not None else f"name:{username.casefold()}"
+        self._check_failures(account)
         can_login = user is not None and not user.bot and not user.deleted
         ok = await self.verify_password(stored if can_login else None, password)
         if not ok or user is None:
+            self._record_failure(account)
             raise UnauthorizedError("invalid credentials")
         if user.mfa_enabled:
             mfa = self.ctx.get(MfaService)
             if code is None:
                 raise MfaRequiredError(self._new_ticket(user.id))
             if not await mfa.check_login_code(user.id, code):
+                self._record_failure(account)
                 raise UnauthorizedError("invalid two-factor code")
         return Session(user=user, token=await self.issue_token(user.id))
+
+    def _check_failures(self, account: str) -> None:
+        """Refuse a sign-in attempt on an account with too many recent failures (429), before
+        any check, so a right guess can't be told apart during the lock-out. Exempt in test
+        mode like the other login limits (D9)."""
+        if self.settings.test_mode:
+            return
+        decision = self._failures.peek(account, time.monotonic())
+        if not decision.allowed:
+            raise RateLimitedError(
+                decision.retry_after_s, "too many failed sign-ins for this account, retry later"
+            )
+
+    def _record_failure(self, account: str) -> None:
+        if not self.settings.test_mode:
+            self._failures.take(account, time.monotonic())
 
     async def login_with_ticket(self, ticket: str, code: str) -> Session:
         entry = self._tickets.pop(ticket, None)
         if entry is None or entry[1] < time.monotonic():
             raise UnauthorizedError("login ticket expired, log in again")
         user_id = entry[0]
+        self._check_failures(f"user:{user_id}")
         if not await self.ctx.get(MfaService).check_login_code(user_id, code):
             self._tickets[ticket] = entry  # a wrong code may be retried until the ticket expires
+            self._record_failure(f"user:{user_id}")
             raise UnauthorizedError("invalid two-factor code")
         user = await self.db.read(user_store.get_user, user_id)
         if user is None or user.deleted:

@@ -13,6 +13,7 @@ from typing import Any
 
 from accord.auth.tokens import hash_token, new_token
 from accord.events.types import BusItem
+from accord.services.auth import default_space
 from accord.services.context import Service
 from accord.services.members import member_joined
 from accord.storage import applications as app_store
@@ -38,9 +39,20 @@ class BootstrapService(Service):
     async def ensure_defaults(self) -> str | None:
         """Create the default space, channel and invite as needed; returns the invite code."""
 
+        configured = self.settings.default_space
+
         def write(conn: sqlite3.Connection) -> str | None:
             now = now_ts()
-            space = space_store.oldest_space(conn)
+            space = default_space(conn, configured) if configured else None
+            if configured and space is None:
+                # D22: say so rather than fall back silently; registration joins no space
+                # until a space with this id or slug exists.
+                log.warning(
+                    "ACCORD_DEFAULT_SPACE=%r names no space: new users join no space until it"
+                    " exists",
+                    configured,
+                )
+            space = space or space_store.oldest_space(conn)
             if space is None:
                 system = user_store.get_user_by_username(conn, "System")
                 system_id = system.id if system else self.ctx.new_id()

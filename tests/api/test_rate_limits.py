@@ -95,3 +95,40 @@ class TestTestModeExemptsAuth:
     async def test_register_not_limited_in_test_mode(self, client: httpx.AsyncClient) -> None:
         for i in range(5):
             await register(client, f"user{i}")
+
+
+async def test_failed_sign_ins_are_limited_per_account(client: httpx.AsyncClient) -> None:
+    """G-12/RT-46: ten failures lock the account for a while, whatever the address; the right
+    password is refused too meanwhile (nothing to learn), and other accounts are unaffected."""
+    await register(client, "ana", password="right-password")
+    await register(client, "bob", password="bobs-password")
+    login = "/api/v1/auth/login"
+    for _ in range(10):
+        r = await client.post(login, json={"username": "ana", "password": "wrong-guess"})
+        assert_error(r, 401)
+    r = await client.post(login, json={"username": "ana", "password": "right-password"})
+    error = assert_error(r, 429, "rate_limited")
+    assert "account" in error["message"]
+    assert int(r.headers["retry-after"]) >= 1
+    r = await client.post(login, json={"username": "bob", "password": "bobs-password"})
+    assert r.status_code == 200
+    # Unknown names have buckets of their own, so guessing names is limited too.
+    for _ in range(10):
+        r = await client.post(login, json={"username": "nobody", "password": "whatever1"})
+        assert_error(r, 401)
+    r = await client.post(login, json={"username": "NOBODY", "password": "whatever1"})
+    assert_error(r, 429, "rate_limited")
+
+
+async def test_revoke_all_ends_every_other_token(client: httpx.AsyncClient) -> None:
+    ana = await register(client, "ana", password="right-password")
+    r = await client.post(
+        "/api/v1/auth/login", json={"username": "ana", "password": "right-password"}
+    )
+    other = {"Authorization": f"Bearer {r.json()['data']['token']}"}
+    assert (await client.get("/api/v1/users/@me", headers=other)).status_code == 200
+    r = await client.post("/api/v1/auth/sessions/revoke-all", headers=ana.headers)
+    assert r.status_code == 200
+    assert_error(await client.get("/api/v1/users/@me", headers=other), 401)
+    assert (await client.get("/api/v1/users/@me", headers=ana.headers)).status_code == 200
+    assert_error(await client.post("/api/v1/auth/sessions/revoke-all"), 401)

@@ -51,3 +51,17 @@ def test_never_more_than_capacity_in_any_instant(times: list[float]) -> None:
         if limiter.take("k", t).allowed:
             allowed_at[t] = allowed_at.get(t, 0) + 1
     assert all(count <= 10 for count in allowed_at.values())
+
+
+def test_peek_decides_like_take_without_taking() -> None:
+    limiter = RateLimiter(2, 1.0)
+    assert limiter.peek("k", 0.0).allowed
+    assert len(limiter) == 0  # peeking creates no bucket
+    limiter.take("k", 0.0)
+    limiter.take("k", 0.0)
+    refused = limiter.peek("k", 0.0)
+    assert not refused.allowed
+    assert refused.retry_after_s == 1
+    assert limiter.peek("k", 0.0) == refused  # nothing changed
+    assert limiter.peek("k", 1.0).allowed
+    assert limiter.take("k", 1.0).allowed
