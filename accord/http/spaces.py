@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import Blueprint, Response
+from quart import Blueprint, Response, request
 
 from accord.errors import ValidationError
 from accord.http.body import Body, read_object
@@ -14,6 +14,8 @@ from accord.http.context import (
     get_ctx,
     optional_principal,
     path_id,
+    query_id,
+    query_int,
     require_principal,
 )
 from accord.http.responses import ok
@@ -42,10 +44,16 @@ def optional_id(body: Body, name: str) -> int | None:
     return value
 
 
+PUBLIC_PAGE_MAX = 100
+
+
 @blueprint.get("/public")
 async def list_public() -> Response:
-    """GET /api/v1/spaces/public — no auth."""
-    spaces = await get_ctx().get(SpaceService).list_public()
+    """GET /api/v1/spaces/public — no auth; the whole list by id, or with `after` and/or `limit`
+    (1..100, default 100) one page of it (G-37)."""
+    paged = any(request.args.get(name) for name in ("after", "limit"))
+    limit = query_int("limit", PUBLIC_PAGE_MAX, 1, PUBLIC_PAGE_MAX) if paged else None
+    spaces = await get_ctx().get(SpaceService).list_public(after=query_id("after"), limit=limit)
     return ok([space.to_wire() for space in spaces])
 
 

@@ -12,6 +12,7 @@ their audit entries in the same transaction.
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 from typing import Any
@@ -98,8 +99,13 @@ def space_deleted_items(space_id: int, member_ids: list[int]) -> list[BusItem]:
 
 
 class SpaceService(Service):
-    async def list_public(self) -> list[Space]:
-        return await self.db.read(space_store.list_public_spaces)
+    async def list_public(
+        self, *, after: int | None = None, limit: int | None = None
+    ) -> list[Space]:
+        """GET /spaces/public: every public space by id, or a page of them (G-37)."""
+        return await self.db.read(
+            functools.partial(space_store.list_public_spaces, after=after, limit=limit)
+        )
 
     async def create_space(
         self,

@@ -245,11 +245,16 @@ def create_space(
     return space, [general]
 
 
-def list_public_spaces(conn: sqlite3.Connection) -> list[Space]:
-    rows = conn.execute(
-        f"SELECT {SPACE_COLUMNS} FROM spaces WHERE public = 1 ORDER BY id"
-    ).fetchall()
-    return [space_from_row(row) for row in rows]
+def list_public_spaces(
+    conn: sqlite3.Connection, *, after: int | None = None, limit: int | None = None
+) -> list[Space]:
+    """Public spaces by id; `after`/`limit` page through them (G-37), both optional."""
+    sql = f"SELECT {SPACE_COLUMNS} FROM spaces WHERE public = 1 AND id > ? ORDER BY id"
+    params: list[int] = [after or 0]
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return [space_from_row(row) for row in conn.execute(sql, params).fetchall()]
 
 
 _UPDATABLE = frozenset(

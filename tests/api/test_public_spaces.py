@@ -21,6 +21,24 @@ async def test_public_listing(client: httpx.AsyncClient) -> None:
     assert space["features"] == ["public"]
 
 
+async def test_public_listing_pages_by_id(client: httpx.AsyncClient) -> None:
+    owner = await register(client, "owner")
+    for i in range(5):
+        await create_space(client, owner, f"Open {i}", public=True)
+    whole = (await client.get("/api/v1/spaces/public")).json()["data"]
+    ids = [s["id"] for s in whole]
+    assert ids == sorted(ids, key=int)  # the default: every public space, by id
+    assert len(ids) >= 5
+    r = await client.get("/api/v1/spaces/public", params={"limit": 2})
+    assert [s["id"] for s in r.json()["data"]] == ids[:2]
+    r = await client.get("/api/v1/spaces/public", params={"limit": 2, "after": ids[1]})
+    assert [s["id"] for s in r.json()["data"]] == ids[2:4]
+    r = await client.get("/api/v1/spaces/public", params={"after": ids[-1]})
+    assert r.json()["data"] == []
+    assert_error(await client.get("/api/v1/spaces/public", params={"limit": "x"}), 400)
+    assert_error(await client.get("/api/v1/spaces/public", params={"after": "nope"}), 400)
+
+
 async def test_anonymous_reads_see_only_everyone_view(client: httpx.AsyncClient) -> None:
     w = await make_world(client, public=True)
     url = f"/api/v1/spaces/{w.space_id}/channels"
