@@ -33,14 +33,13 @@ class Node:
             self._changed.set()
             self._changed = trio.Event()
 
-    async def wait_for(self, pattern: str, timeout: float = 20) -> re.Match[str]:
-        """The first complete output line matching `pattern` (waiting up to `timeout`)."""
+    async def wait_for(self, pattern: str, timeout: float = 20, *, nth: int = 1) -> re.Match[str]:
+        """The `nth` complete output line matching `pattern` (waiting up to `timeout`)."""
         with trio.fail_after(timeout):
             while True:
-                for line in self.output:
-                    match = re.search(pattern, line)
-                    if match:
-                        return match
+                matches = [m for m in (re.search(pattern, line) for line in self.output) if m]
+                if len(matches) >= nth:
+                    return matches[nth - 1]
                 await self._changed.wait()
 
 

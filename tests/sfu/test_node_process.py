@@ -138,3 +138,25 @@ async def test_node_retries_until_main_starts(nursery: trio.Nursery, tmp_path: P
         if node.process.returncode is None:
             node.process.kill()
             await node.process.wait()
+
+
+async def test_node_forgotten_by_main_registers_again(
+    nursery: trio.Nursery, server: ServerHandle, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """RT-38/D15d: a heartbeat answered 404 (main forgot the node) sends it back to
+    registration, with no restart."""
+    node = await _start_node(nursery, server.url, tmp_path)
+    try:
+        await node.wait_for(r"registered with main server as 'proc-1'")
+        r = await client.delete("/api/v1/sfu/nodes/proc-1", headers=NODE)
+        assert r.status_code == 200
+        assert await _nodes(client) == []
+        await node.wait_for(r"heartbeat failed: .*404", timeout=10)
+        await node.wait_for(r"registered with main server as 'proc-1'", timeout=15, nth=2)
+        [again] = await _nodes(client)
+        assert again["id"] == "proc-1"
+        assert await _stop(node) == 0
+    finally:
+        if node.process.returncode is None:
+            node.process.kill()
+            await node.process.wait()
