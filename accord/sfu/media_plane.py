@@ -83,6 +83,7 @@ class Participant:
     close_code: int | None = None
     self_mute: bool = False
     self_deaf: bool = False
+    server_deaf: bool = False  # set by main (RT-33), like may_speak
     media_ready: bool = False
     speaking: bool = False
     last_packets: int = 0
@@ -215,6 +216,7 @@ class MediaPlane:
             room_id=room_id,
             ssrc=self._new_ssrc(),
             may_speak=claims.speak,
+            server_deaf=claims.deaf,
             forwarder=forwarder,
             outbox=outbox_send,
         )
@@ -240,6 +242,7 @@ class MediaPlane:
                 claims.user_id,
                 claims.channel_id,
                 on_end=lambda: participant.close(signaling.CLOSE_SESSION_ENDED),
+                on_rights=lambda speak, deaf: self._set_rights(participant, speak, deaf),
             )
         )
         if previous is not None:
@@ -305,12 +308,17 @@ class MediaPlane:
         else:
             raise signaling.SignalingError(f"unknown op {frame.op!r}")
 
+    def _set_rights(self, participant: Participant, speak: bool, deaf: bool) -> None:
+        participant.may_speak = speak
+        participant.server_deaf = deaf
+        self._apply_state(participant)
+
     def _apply_state(self, participant: Participant) -> None:
         if participant.media_ready:
             participant.forwarder.set_state(
                 participant.participant_id,
                 muted=participant.self_mute or not participant.may_speak,
-                deafened=participant.self_deaf,
+                deafened=participant.self_deaf or participant.server_deaf,
             )
 
     def _leave(self, node: NodeContext, participant: Participant) -> None:

@@ -119,6 +119,20 @@ def create_node_app(node: NodeContext, plugins: Sequence[NodePlugin] = ()) -> Qu
         ended = node.sessions.end(session_id, time.time())
         return _json({"data": {"ok": True, "ended": ended}})
 
+    @app.post("/sessions/<session_id>/rights")
+    async def session_rights(session_id: str) -> Response:
+        """POST /sessions/{id}/rights — main only: {"speak": bool, "deaf": bool} (RT-33).
+        `speak` false stops forwarding what the participant sends; `deaf` stops what it gets."""
+        if not node.is_main(request.headers.get("Authorization")):
+            return _error(401, "unauthorized", "invalid or missing authentication")
+        body = await request.get_json(force=True, silent=True)
+        if not isinstance(body, dict) or not all(
+            isinstance(body.get(name), bool) for name in ("speak", "deaf")
+        ):
+            return _error(400, "invalid_request", "speak and deaf must be booleans")
+        applied = node.sessions.set_rights(session_id, speak=body["speak"], deaf=body["deaf"])
+        return _json({"data": {"ok": True, "applied": applied}})
+
     @app.errorhandler(HTTPException)
     async def framework_error(error: HTTPException) -> Response:
         status = error.code or 500

@@ -1,7 +1,8 @@
 """The participants a node is serving, by the session id of their join token.
 
-Signaling (the media issue's `/ws`) adds a participant with the callback that ends it (close
-its socket with 4104 and drop it from its room); main ends one with `POST /sessions/{id}/end`;
+Signaling (the media issue's `/ws`) adds a participant with the callbacks that end it (close
+its socket with 4104 and drop it from its room) and change its rights; main ends one with
+`POST /sessions/{id}/end` and changes what it may do with `POST /sessions/{id}/rights`;
 heartbeats report `load` and `ids()`. Sync and trio-free: every method runs on the node's
 event loop between awaits.
 """
@@ -21,6 +22,9 @@ class NodeParticipant:
     channel_id: str
     # Called once when main ends the session (MEDIA.md 5a "Ending"); closes the socket.
     on_end: Callable[[], None] = lambda: None
+    # Called when main changes what the session may do (RT-33): may it speak, is it
+    # server-deafened. Applied to the forwarder at once.
+    on_rights: Callable[[bool, bool], None] = lambda speak, deaf: None
 
 
 class SessionTable:
@@ -64,6 +68,15 @@ class SessionTable:
     def was_ended(self, session_id: str, now: float) -> bool:
         expires = self._ended.get(session_id)
         return expires is not None and expires > now
+
+    def set_rights(self, session_id: str, *, speak: bool, deaf: bool) -> bool:
+        """Main changed the session's rights (server mute/deaf, speak permission). False if it
+        is not on this node (yet): its next join token carries them."""
+        participant = self._sessions.get(session_id)
+        if participant is None:
+            return False
+        participant.on_rights(speak, deaf)
+        return True
 
     def end(self, session_id: str, now: float) -> bool:
         """Main ended the session: drop it and tell its owner. False if it was not here."""

@@ -1,7 +1,8 @@
 """SFU join tokens (MEDIA.md 1 and 5a): main signs, the node verifies offline.
 
 A join token is an HS256 JWT over the claims `sub` (user id), `session_id` (voice session id),
-`channel_id`, `space_id`, `node_id`, `speak`, `iat`, `exp` (= iat + 60 s) and `jti`. The HMAC
+`channel_id`, `space_id`, `node_id`, `speak`, `iat`, `exp` (= iat + 60 s) and `jti`, plus the
+optional `deaf` (server-deafened; absent = false, RT-33). The HMAC
 key is derived from `ACCORD_SFU_SECRET` (SHA-256 with a purpose label), so any secret length
 gives a full-strength key and the node secret itself never signs anything else.
 
@@ -45,6 +46,7 @@ class JoinClaims:
     issued_at: int
     expires_at: int
     token_id: str
+    deaf: bool = False  # server-deafened (optional claim; absent means not deafened)
 
 
 def _key(secret: str) -> bytes:
@@ -63,6 +65,7 @@ def sign_join_token(
     now: float,
     ttl_s: int = JOIN_TOKEN_TTL_S,
     token_id: str | None = None,
+    deaf: bool = False,
 ) -> str:
     """A signed join token for one voice session on one node."""
     issued = int(now)
@@ -73,6 +76,7 @@ def sign_join_token(
         "space_id": None if space_id is None else str(space_id),
         "node_id": node_id,
         "speak": bool(speak),
+        "deaf": bool(deaf),
         "iat": issued,
         "exp": issued + ttl_s,
         "jti": token_id or secrets.token_urlsafe(16),
@@ -101,9 +105,9 @@ def verify_join_token(secret: str, token: str, *, node_id: str, now: float) -> J
     strings = ("sub", "session_id", "channel_id", "node_id", "jti")
     if not all(isinstance(claims[name], str) for name in strings):
         raise JoinTokenError("invalid", "token ids are not strings")
-    if not isinstance(claims["speak"], bool) or not (
-        claims["space_id"] is None or isinstance(claims["space_id"], str)
-    ):
+    if not isinstance(claims["speak"], bool) or not isinstance(claims.get("deaf", False), bool):
+        raise JoinTokenError("invalid", "token claims have the wrong types")
+    if not (claims["space_id"] is None or isinstance(claims["space_id"], str)):
         raise JoinTokenError("invalid", "token claims have the wrong types")
     if claims["node_id"] != node_id:
         raise JoinTokenError("wrong_node", "token is for another node")
@@ -119,6 +123,7 @@ def verify_join_token(secret: str, token: str, *, node_id: str, now: float) -> J
         issued_at=issued_at,
         expires_at=expires_at,
         token_id=claims["jti"],
+        deaf=claims.get("deaf", False),
     )
 
 

@@ -3,8 +3,9 @@
 The `sfu_nodes` table is the source of truth; `SfuRegistry` keeps a cache of online nodes for
 allocation and listing, refreshed from every successful register and heartbeat (so the cache
 can never lose a node the table has online, RT-39). Allocation bumps the cached load of the
-chosen node until its next heartbeat reports the real figure. `end_node_session` is main's
-call to a node's `POST /sessions/{id}/end`.
+chosen node until its next heartbeat reports the real figure. `end_node_session` and
+`set_node_session_rights` are main's calls to a node's `POST /sessions/{id}/end` and
+`POST /sessions/{id}/rights`.
 """
 
 from __future__ import annotations
@@ -142,21 +143,48 @@ async def end_node_session(
     http: httpx.AsyncClient, node: SfuNode, node_session: str, secret: str | None
 ) -> bool:
     """Ask a node to drop a participant (MEDIA.md 1 "Leaving"); False if it could not be told."""
-    url = f"{node.control_url}/sessions/{quote(node_session, safe='')}/end"
+    return await _node_call(http, node, node_session, secret, "end", None)
+
+
+async def set_node_session_rights(
+    http: httpx.AsyncClient,
+    node: SfuNode,
+    node_session: str,
+    secret: str | None,
+    *,
+    speak: bool,
+    deaf: bool,
+) -> bool:
+    """Tell a node what a participant may do now (RT-33: server mute/deaf, speak permission);
+    False if it could not be told."""
+    body = {"speak": speak, "deaf": deaf}
+    return await _node_call(http, node, node_session, secret, "rights", body)
+
+
+async def _node_call(
+    http: httpx.AsyncClient,
+    node: SfuNode,
+    node_session: str,
+    secret: str | None,
+    action: str,
+    body: dict[str, bool] | None,
+) -> bool:
+    url = f"{node.control_url}/sessions/{quote(node_session, safe='')}/{action}"
     # Rare calls: no idle keep-alive connection left for the node to wait on when it drains.
     headers = {"Connection": "close"}
     if secret:
         headers["Authorization"] = f"Node {secret}"
     try:
         with trio.fail_after(NODE_CALL_TIMEOUT_S):
-            response = await http.post(url, headers=headers)
+            response = await http.post(url, headers=headers, json=body)
     except (trio.TooSlowError, httpx.HTTPError) as exc:
-        log.warning("could not end session %s on SFU node %r: %r", node_session, node.id, exc)
+        log.warning("SFU node %r: %s for session %s failed: %r", node.id, action, node_session, exc)
         return False
     if response.status_code >= 300:
         log.warning(
-            "SFU node %r refused to end session %s: %d",
+            "SFU node %r refused %s for session %s: %d",
             node.id,
+            action,
             node_session,
             response.status_code,
         )

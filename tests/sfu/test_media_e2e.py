@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ import pytest
 import trio
 
 from accord.client.voice import VoiceConnection, VoiceServer, open_voice, rtp_packet
+from accord.voice.join_token import verify_join_token
 from tests.sfu.support import Node, start_node_process
 from tests.spaces_support import create_space, join_by_invite
 from tests.support import Account, ServerHandle, register
@@ -250,3 +252,74 @@ async def _node_health(node: Node) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=match.group(1)) as direct:
         data: dict[str, Any] = (await direct.get("/health")).json()
     return data
+
+
+async def test_main_changes_rights_on_the_node(
+    nursery: trio.Nursery, server: ServerHandle, client: httpx.AsyncClient, forwarder: str
+) -> None:
+    """RT-33: `POST /sessions/{id}/rights` (main only) stops forwarding what a participant
+    says (speak false) or what it hears (deaf true) at once, and gives it back."""
+    node = await start_node(nursery, server.url, forwarder)
+    try:
+        await node.wait_for(r"registered with main server as 'media-1'")
+        node_url = (await node.wait_for(r"listening on (http://\S+)")).group(1)
+        await register(client, "root")
+        owner = await register(client, "owner")
+        guest = await register(client, "guest")
+        space = await create_space(client, owner, "Rights")
+        await join_by_invite(client, owner, guest, space["id"])
+        r = await client.post(
+            f"/api/v1/spaces/{space['id']}/channels",
+            json={"name": "Talk", "type": "voice"},
+            headers=owner.headers,
+        )
+        channel = r.json()["data"]["id"]
+        owner_server = await voice_join(client, owner, channel)
+        claims = verify_join_token(SECRET, owner_server.token, node_id="media-1", now=time.time())
+        async with (
+            open_voice(owner_server) as speaker,
+            open_voice(await voice_join(client, guest, channel)) as listener,
+            httpx.AsyncClient(base_url=node_url) as direct,
+        ):
+            await settle(lambda: speaker.ssrc in listener.peers)
+            await send_frames(speaker, 5)
+            await settle(lambda: received(listener, speaker) == 5)
+
+            async def rights(session: str, speak: bool, deaf: bool) -> dict[str, Any]:
+                r = await direct.post(
+                    f"/sessions/{session}/rights", json={"speak": speak, "deaf": deaf}, headers=NODE
+                )
+                assert r.status_code == 200, r.text
+                data: dict[str, Any] = r.json()["data"]
+                return data
+
+            assert (await rights(claims.session_id, False, False))["applied"] is True
+            await send_frames(speaker, 5)
+            await trio.sleep(0.3)
+            assert received(listener, speaker) == 5  # server-muted: nothing forwarded
+            await rights(claims.session_id, True, False)
+            await send_frames(speaker, 5)
+            await settle(lambda: received(listener, speaker) == 10)
+            # Deaf is about what reaches the participant: the speaker is deafened, the
+            # listener still hears it; the speaker hears nothing from the listener.
+            await rights(claims.session_id, True, True)
+            await send_frames(speaker, 5)
+            await send_frames(listener, 5)
+            await settle(lambda: received(listener, speaker) == 15)
+            await trio.sleep(0.3)
+            assert received(speaker, listener) == 0
+
+            # Only main may call it, with booleans; unknown sessions are not applied.
+            r = await direct.post(
+                f"/sessions/{claims.session_id}/rights", json={"speak": True, "deaf": False}
+            )
+            assert r.status_code == 401
+            r = await direct.post(
+                f"/sessions/{claims.session_id}/rights", json={"speak": "yes"}, headers=NODE
+            )
+            assert r.status_code == 400
+            assert (await rights("no-such-session", True, False))["applied"] is False
+    finally:
+        if node.process.returncode is None:
+            node.process.kill()
+            await node.process.wait()

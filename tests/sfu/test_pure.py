@@ -4,6 +4,7 @@ listing (VOICE.md 7.4, RT-34), endpoint normalisation (D15b), registration backo
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import random
 
 import jwt
@@ -55,8 +56,30 @@ def test_join_token_round_trip() -> None:
         "3",
     )
     assert claims.speak is True
+    assert claims.deaf is False
     assert claims.expires_at - claims.issued_at == 60
     assert claims.token_id
+    assert verify_join_token(SECRET, _token(deaf=True), node_id="sfu-1", now=NOW).deaf is True
+
+
+def test_deaf_claim_is_optional_but_typed() -> None:
+    key = hashlib.sha256(b"accord sfu join token v1\x00" + SECRET.encode()).digest()
+    base = {
+        "sub": "1",
+        "session_id": "s",
+        "channel_id": "2",
+        "space_id": None,
+        "node_id": "sfu-1",
+        "speak": True,
+        "iat": int(NOW),
+        "exp": int(NOW) + 60,
+        "jti": "j",
+    }
+    older = jwt.encode(base, key, algorithm="HS256")  # signed before the claim existed
+    assert verify_join_token(SECRET, older, node_id="sfu-1", now=NOW).deaf is False
+    wrong = jwt.encode({**base, "deaf": "yes"}, key, algorithm="HS256")
+    with pytest.raises(JoinTokenError):
+        verify_join_token(SECRET, wrong, node_id="sfu-1", now=NOW)
 
 
 @pytest.mark.parametrize(
