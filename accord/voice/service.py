@@ -10,9 +10,10 @@ Lifecycle rules: one voice state per user (D14b: a join elsewhere moves it with 
 update); a state is held by the gateway session that joined it (or by nobody when joined over
 REST). A clean gateway close ends the held state at once, any other end after the grace period
 unless the session resumes; a REST-held state expires when its user has no live gateway session
-for `rest_voice_ttl_s` (D24). Leaving the space, losing `connect`, channel or space deletion end
-states too (bus notices). On shutdown every state ends with its update and LiveKit rooms are
-deleted.
+for `rest_voice_ttl_s` (D24). Leaving the space, losing `connect`, a timeout (D-to), channel or
+space deletion end states too (bus notices); server mute/deafen set on the member follow into
+the live state (G-13). A resumed gateway session in voice gets a fresh server update (RT-22).
+On shutdown every state ends with its update and LiveKit rooms are deleted.
 
 Backend work that the client must wait for (LiveKit CreateRoom) happens before any state is
 stored, so an outage leaves nothing half-set; cleanup (RemoveParticipant, DeleteRoom, telling a
@@ -136,17 +137,17 @@ def _check_join(conn: sqlite3.Connection, channel_id: int, principal: Principal)
     )
 
 
-def _standing(conn: sqlite3.Connection, state: VoiceState) -> tuple[bool, bool]:
-    """(may stay in the channel, may speak) for a user already in voice."""
+def _standing(conn: sqlite3.Connection, state: VoiceState) -> _JoinCheck | None:
+    """The join check of a user already in voice (their `speak` and server mute/deafen), or
+    None when they may no longer be in the channel (left, lost `connect`, timed out)."""
     is_admin = voice_store.user_is_admin(conn, state.user_id)
     if is_admin is None:
-        return False, False
+        return None
     principal = Principal(state.user_id, "bearer", is_admin, "")
     try:
-        check = _check_join(conn, state.channel_id, principal)
+        return _check_join(conn, state.channel_id, principal)
     except AccordError:
-        return False, False
-    return True, check.speak
+        return None
 
 
 class VoiceService(Service):
@@ -370,8 +371,15 @@ class VoiceService(Service):
         self._refresh_rest_deadline(session.user_id)
 
     async def gateway_session_resumed(self, session: GatewayVoiceSession) -> None:
-        """D24: a resume within the grace period keeps the voice state."""
+        """D24: a resume within the grace period keeps the voice state. Session-targeted frames
+        are not replayed, so a `voice.server_update` sent while the session was parked is lost:
+        a session that holds a voice state gets a fresh one, with a new join token (RT-22)."""
         self._mark_live(session)
+        async with self._user_lock(session.user_id):
+            state = self.states.get(session.user_id)
+            if self._closing or state is None or state.owner_session != session.session_id:
+                return
+            self._send_server_update(state)
 
     def _mark_live(self, session: GatewayVoiceSession) -> None:
         self._live.setdefault(session.user_id, set()).add(session.session_id)
@@ -698,15 +706,28 @@ class VoiceService(Service):
                 )
                 changed, update = self._assign_backend(changed)
                 self._commit(changed)
+                self._send_server_update(changed, update)
             else:
-                self.states.put(changed)
-                self._publish_state(changed)
-                update = self._server_update(changed)
-            if changed.owner_session is not None:
-                self.ctx.publish(
-                    Event("voice.server_update", update, session_id=changed.owner_session)
-                )
+                self._restate(current, changed, always=True)
             return changed
+
+    def _restate(self, current: VoiceState, changed: VoiceState, *, always: bool = False) -> None:
+        """Store a server-side change to a live state on the same assignment (server mute or
+        deafen, `speak`): a `voice.state_update` when what clients see changed, and a fresh
+        `voice.server_update` (new join token, so the media side applies it) to the holding
+        session. `always` sends both even when nothing changed (a moderator's PATCH)."""
+        self.states.put(changed)
+        if always or changed.to_wire() != current.to_wire():
+            self._publish_state(changed)
+        if always or changed != current:
+            self._send_server_update(changed)
+
+    def _send_server_update(self, state: VoiceState, update: dict[str, Any] | None = None) -> None:
+        """`voice.server_update` to the gateway session holding `state` (none when REST-held)."""
+        if state.owner_session is None:
+            return
+        payload = self._server_update(state) if update is None else update
+        self.ctx.publish(Event("voice.server_update", payload, session_id=state.owner_session))
 
     # -- SFU nodes -----------------------------------------------------------------------------
 
@@ -880,27 +901,33 @@ class VoiceService(Service):
         elif item.type == "space.delete" and item.space_id is not None:
             for state in self.states.in_space(item.space_id):
                 await self._recheck(state.user_id)
+        elif item.type == "member.update" and item.space_id is not None:
+            # PATCH /spaces/{id}/members/{uid}: server mute/deafen or a timeout (G-13, D-to).
+            member_id = parse_id(item.data.get("user_id"))
+            in_voice = None if member_id is None else self.states.get(member_id)
+            if in_voice is not None and in_voice.space_id == item.space_id:
+                await self._recheck(in_voice.user_id)
 
     async def _recheck(self, user_id: int) -> None:
-        """End the user's state if they may no longer be there; follow a `speak` change."""
-        state = self.states.get(user_id)
-        if state is None:
-            return
-        may_stay, speak = await self.db.read(_standing, state)
+        """End the user's state if they may no longer be there (a timeout too, D-to); else make
+        it follow `speak` and the member's server mute/deafen (G-13)."""
         async with self._user_lock(user_id):
+            # Read under the lock: a moderator's PATCH stores the flags first, then takes the
+            # lock to apply them, so the live state always ends with the latest row.
+            state = self.states.get(user_id)
+            if state is None:
+                return
+            check = await self.db.read(_standing, state)
             current = self.states.get(user_id)
             if current is None or current.channel_id != state.channel_id:
                 return
-            if not may_stay:
+            if check is None:
                 self._end(user_id, reason="no longer allowed in the channel")
-            elif speak != current.speak:
-                changed = dataclasses.replace(current, speak=speak)
-                self.states.put(changed)
-                if changed.owner_session is not None:
-                    update = self._server_update(changed)
-                    self.ctx.publish(
-                        Event("voice.server_update", update, session_id=changed.owner_session)
-                    )
+                return
+            changed = dataclasses.replace(
+                current, speak=check.speak, mute=check.mute, deaf=check.deaf
+            )
+            self._restate(current, changed)
 
 
 def _holds_other_than(node_session: str) -> Callable[[VoiceState], bool]:
