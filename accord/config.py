@@ -97,6 +97,7 @@ class Settings:
     gateway_connect_rate: RateSpec = RateSpec(60, 1.0)
     gateway_replay_frames: int = 256
     gateway_bot_privileged_intents: bool = True
+    gateway_max_sessions_per_user: int = 10
     worker_id: int = 0
     pure_python: bool = False
     sfu: SfuSettings | None = None
@@ -177,6 +178,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             "ACCORD_GATEWAY_REPLAY_FRAMES", 256, minimum=0, maximum=100_000
         ),
         gateway_bot_privileged_intents=not env.flag("ACCORD_GATEWAY_RESTRICT_BOT_INTENTS"),
+        gateway_max_sessions_per_user=env.integer(
+            "ACCORD_GATEWAY_MAX_SESSIONS_PER_USER", 10, minimum=1, maximum=10_000
+        ),
         worker_id=env.integer("ACCORD_WORKER_ID", 0, minimum=0, maximum=1023),
         pure_python=env.flag("ACCORD_PURE_PYTHON"),
         sfu=sfu,

@@ -438,6 +438,7 @@ def main() -> None:
         start_accord(
             Path(tmp),
             ACCORD_GATEWAY_CONNECT_RATE="1000000/min",
+            ACCORD_GATEWAY_MAX_SESSIONS_PER_USER="10000",  # clients share --users accounts
             ACCORD_GATEWAY_HEARTBEAT_MS="600000",
             ACCORD_GATEWAY_QUEUE_SIZE="512",
             ACCORD_LOG="accord=warning,hypercorn=warning",

@@ -21,7 +21,7 @@ class CloseCode(enum.IntEnum):
     AUTHENTICATION_FAILED = 4004  # bad, expired or revoked credentials, after op 7 (D10a)
     ALREADY_AUTHENTICATED = 4005  # IDENTIFY or RESUME twice
     INVALID_SEQ = 4007  # reserved: D12a answers an unusable RESUME with op 7 instead
-    RATE_LIMITED = 4008  # inbound flood, or too many connections from one address
+    RATE_LIMITED = 4008  # flood; too many connections per address or sessions per user (RT-48)
     SESSION_TIMED_OUT = 4009  # heartbeat silence; op 7 left unanswered for 10 s
     INVALID_VERSION = 4012  # `v` query parameter other than 1
     INVALID_INTENTS = 4013  # intents not an array of strings

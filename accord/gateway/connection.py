@@ -23,6 +23,7 @@ from accord.errors import AccordError
 from accord.gateway import protocol as proto
 from accord.gateway._hypercorn import CLIENT_CLOSE_CODE
 from accord.gateway.close_codes import CLEAN_CLIENT_CLOSES, CloseCode, reason
+from accord.gateway.fanout import TooManySessionsError
 from accord.gateway.outbox import Outbox
 from accord.gateway.presence import PresenceError
 from accord.services.gateway import GatewayStateService
@@ -196,7 +197,16 @@ class Connection:
             return
         if self._closing is not None:
             return
-        session = await gateway.identify(self, principal, command.intents, command.presence)
+        try:
+            session = await gateway.identify(self, principal, command.intents, command.presence)
+        except TooManySessionsError:
+            # RT-48: 4008, the code for "a limit was hit, try later": the client reconnects
+            # with backoff (CLIENT.md 6.4) and succeeds once a parked session expires or one
+            # of its sockets closes. No op 7: there was no session to invalidate.
+            log.info("user %s is at the gateway session cap; closing 4008", principal.user_id)
+            self.protocol.phase = proto.Phase.CLOSED
+            self.close(CloseCode.RATE_LIMITED, park=False)
+            return
         if session is None:
             self._fail_auth()
             return

@@ -6,7 +6,9 @@ dispatcher task takes each bus item in publish order and
 - routes an `Event` to the sessions that may see it (the audience rules of
   `accord/events/types.py`: space members with the event's intent and, for channel events,
   `view_channel`; `space_ids` once per session; `user_ids`; an application's bot sessions; one
-  session), encoding the payload once and stamping each session's own seq when it is written;
+  session), encoding the payload once and stamping each session's own seq when it is written
+  (with ACCORD_GATEWAY_RESTRICT_BOT_INTENTS, bots without `message_content` get a second
+  encoding of message events with the bodies emptied, RT-10);
 - follows `SessionControl` notices so open sessions see joins, leaves, bans, role and
   overwrite changes and token revocations at once;
 - performs IDENTIFY's database read and registration in the same order as the events, so a
@@ -50,6 +52,28 @@ BUS_QUEUE_SIZE = 65_536
 MAX_PENDING_CHARS = 4 * 1024 * 1024
 WRITE_TIMEOUT_S = 10.0
 PRIVILEGED_INTENTS = frozenset({"members", "presences", "message_content"})
+# Events whose `data` is a whole message object (GATEWAY.md 12): what `message_content` gates.
+MESSAGE_BODY_EVENTS = frozenset({"message.create", "message.update"})
+# The fields a session without `message_content` receives emptied, as values of the same type
+# so clients parse them unchanged (RT-10).
+_EMPTIED_FIELDS: dict[str, Any] = {"content": "", "embeds": [], "attachments": []}
+
+
+class TooManySessionsError(Exception):
+    """IDENTIFY refused: the user already holds the maximum of open and parked sessions."""
+
+
+def sees_message_content(user_id: int, message: dict[str, Any]) -> bool:
+    """Whether a user lacking `message_content` still gets this message's body: its author
+    and users it mentions do (RT-10)."""
+    uid = str(user_id)
+    mentions = message.get("mentions")
+    return message.get("author_id") == uid or (isinstance(mentions, list) and uid in mentions)
+
+
+def without_message_content(message: dict[str, Any]) -> dict[str, Any]:
+    """`message` with content, embeds and attachments emptied (absent fields stay absent)."""
+    return message | {name: empty for name, empty in _EMPTIED_FIELDS.items() if name in message}
 
 
 @dataclasses.dataclass(slots=True)
@@ -85,6 +109,7 @@ class GatewaySession:
         "outbox",
         "parked_until",
         "principal",
+        "redact_content",
         "user",
     )
 
@@ -103,6 +128,9 @@ class GatewaySession:
         self.outbox = outbox
         self.connection: Connection | None = None
         self.parked_until: float | None = None
+        # RT-10: a bot without `message_content` while the policy switch is on gets message
+        # bodies emptied (it cannot change: intents are fixed and a session keeps its user).
+        self.redact_content = False
 
     @property
     def voice(self) -> GatewayVoiceSession:
@@ -117,6 +145,7 @@ class _IdentifyRequest:
     presence: Presence | None
     done: trio.Event = dataclasses.field(default_factory=trio.Event)
     session: GatewaySession | None = None
+    over_session_limit: bool = False
 
 
 class Gateway:
@@ -151,6 +180,9 @@ class Gateway:
         )
         self._nursery: trio.Nursery | None = None
         self.shutting_down = False
+        # RT-10: message bodies are withheld from bots without `message_content` only when
+        # ACCORD_GATEWAY_RESTRICT_BOT_INTENTS is on (off: every session gets them, as the seed).
+        self.redacting = not settings.gateway_bot_privileged_intents
         self.delivered = 0  # frames handed to session queues (for benchmarks and tests)
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -308,10 +340,34 @@ class Gateway:
             return
         now = trio.current_time()
         excluded = event.exclude_session_id
+        if self.redacting and event.type in MESSAGE_BODY_EVENTS:
+            self._deliver_message(event, prefix, recipients, now)
+            return
         for session in recipients:
             if session.id == excluded:
                 continue
             if not session.outbox.push_event(prefix, now):
+                self._overflow(session)
+        self.delivered += len(recipients)
+
+    def _deliver_message(
+        self, event: Event, prefix: str, recipients: list[GatewaySession], now: float
+    ) -> None:
+        """`_route`'s delivery for message bodies under the bot-intent policy (RT-10): sessions
+        that may not read them get a copy without content, encoded once for all of them."""
+        excluded = event.exclude_session_id
+        redacted: str | None = None
+        for session in recipients:
+            if session.id == excluded:
+                continue
+            frame = prefix
+            if session.redact_content and not sees_message_content(
+                session.principal.user_id, event.data
+            ):
+                if redacted is None:
+                    redacted = dispatch_prefix(event.type, without_message_content(event.data))
+                frame = redacted
+            if not session.outbox.push_event(frame, now):
                 self._overflow(session)
         self.delivered += len(recipients)
 
@@ -483,10 +539,13 @@ class Gateway:
         presence: Presence | None,
     ) -> GatewaySession | None:
         """Open a session for `connection` and queue READY; None if the user or token is
-        gone. Runs in the dispatcher's order (see the module docstring)."""
+        gone. Runs in the dispatcher's order (see the module docstring). Raises TooManySessionsError
+        when the user already holds ACCORD_GATEWAY_MAX_SESSIONS_PER_USER sessions (RT-48)."""
         request = _IdentifyRequest(connection, principal, intents, presence)
         await self._requests_send.send(request)
         await request.done.wait()
+        if request.over_session_limit:
+            raise TooManySessionsError
         return request.session
 
     async def _identify_batch(self, batch: list[_IdentifyRequest]) -> None:
@@ -497,10 +556,16 @@ class Gateway:
                 request.done.set()
             raise
         now = trio.current_time()
+        cap = self.ctx.settings.gateway_max_sessions_per_user
         for request in batch:
             principal = request.principal
             identity = identities.get((principal.user_id, principal.token_hash))
-            if identity is not None and not request.connection.is_closing:
+            holder = self.users.get(principal.user_id)
+            if identity is not None and holder is not None and len(holder.sessions) >= cap:
+                # Parked sessions stay in `holder.sessions` until they expire or are resumed,
+                # so they count too (RT-48).
+                request.over_session_limit = True
+            elif identity is not None and not request.connection.is_closing:
                 request.session = self._open_session(request, identity.space_ids, now)
                 request.connection.attach(request.session)
                 ready = {
@@ -538,6 +603,9 @@ class Gateway:
             replay_age_s=settings.gateway_resume_window_s,
         )
         session = GatewaySession(str(self.ctx.new_id()), principal, user, request.intents, outbox)
+        session.redact_content = (
+            self.redacting and principal.is_bot and "message_content" not in request.intents
+        )
         self._register(session)
         return session
 

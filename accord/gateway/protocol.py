@@ -17,7 +17,9 @@ Bad input (D12a and the issue's list): an undecodable frame is op 7 + 4002 befor
 first before READY); IDENTIFY/RESUME twice is 4005; a flood is 4008; intents that are not an
 array of strings are 4013; binary frames and ops 1/8/9/10/11 before READY are ignored (op 1
 is acknowledged). Heartbeats and op 11 are exempt from the inbound rate limit; op 11 has its
-own bucket (D13a, 50/s, burst 200) and excess signals are dropped.
+own bucket (D13a, 50/s, burst 200) and excess signals are dropped. Op 9 counts against the
+inbound limit and also has its own, stricter bucket (RT-21); excess updates are dropped the
+same way.
 """
 
 from __future__ import annotations
@@ -39,6 +41,13 @@ RECONNECT = '{"op":6}'
 RESUME_GRACE_S = 10.0  # D12a: after an unusable RESUME the client has 10 s to leave or IDENTIFY
 SIGNAL_RATE_PER_S = 50.0
 SIGNAL_BURST = 200.0
+# Op 9 (RT-21): each update may create a LiveKit room or pick an SFU node, and is broadcast to
+# the whole space, so it gets far less than the 120/min every op shares. A person joins,
+# leaves, moves and toggles mute/deafen/video/stream by hand: 5 at once (say, a move plus a
+# quick mute/deafen double toggle) then one every 2 s (5 per 10 s) is more than a hand does,
+# while a script is held to 30/min instead of 120.
+VOICE_STATE_RATE_PER_S = 0.5
+VOICE_STATE_BURST = 5.0
 MAX_REQUESTED_USER_IDS = 1000
 MAX_NONCE_CHARS = 64
 
@@ -286,6 +295,8 @@ class GatewayProtocol:
         "_deadline_code",
         "_signal_tokens",
         "_signal_updated",
+        "_voice_state_tokens",
+        "_voice_state_updated",
         "_window_count",
         "_window_start",
         "last_heartbeat",
@@ -303,6 +314,8 @@ class GatewayProtocol:
         self._window_count = 0
         self._signal_tokens = SIGNAL_BURST
         self._signal_updated = now
+        self._voice_state_tokens = VOICE_STATE_BURST
+        self._voice_state_updated = now
 
     def hello(self) -> str:
         return hello_frame(self.limits.heartbeat_interval_ms)
@@ -342,7 +355,7 @@ class GatewayProtocol:
             return self._close(CloseCode.UNKNOWN_OPCODE, invalid_session=not self.is_active)
         if not self.is_active and op in IGNORED_BEFORE_READY:
             return []  # D12a: ignored before READY, never closed
-        return self._active_command(op, data)
+        return self._active_command(op, data, now)
 
     def _handshake(self, op: int, data: Any) -> list[Command]:
         if self.phase is not Phase.AWAITING_IDENTIFY:
@@ -356,7 +369,7 @@ class GatewayProtocol:
         self.phase = Phase.AUTHENTICATING
         return [parsed]
 
-    def _active_command(self, op: int, data: Any) -> list[Command]:
+    def _active_command(self, op: int, data: Any, now: float) -> list[Command]:
         if op == Op.PRESENCE_UPDATE:
             if not isinstance(data, dict):
                 return self._close(CloseCode.DECODE_ERROR)
@@ -364,6 +377,14 @@ class GatewayProtocol:
         if op == Op.VOICE_STATE_UPDATE:
             if not isinstance(data, dict):
                 return self._close(CloseCode.DECODE_ERROR)
+            elapsed = max(0.0, now - self._voice_state_updated)
+            self._voice_state_updated = now
+            self._voice_state_tokens = min(
+                VOICE_STATE_BURST, self._voice_state_tokens + elapsed * VOICE_STATE_RATE_PER_S
+            )
+            if self._voice_state_tokens < 1:
+                return []  # RT-21: dropped, not closed, like excess op 11 (D13a)
+            self._voice_state_tokens -= 1
             return [VoiceStateUpdate(data)]
         if op == Op.REQUEST_MEMBERS:
             try:

@@ -25,7 +25,11 @@ from tests.support import ServerHandle, register
 
 @pytest.fixture
 def server_env() -> dict[str, str]:
-    return {"ACCORD_GATEWAY_CONNECT_RATE": "100000/min"}
+    # 200 clients share 10 accounts: 20 sessions each, above the default cap of 10 (RT-48).
+    return {
+        "ACCORD_GATEWAY_CONNECT_RATE": "100000/min",
+        "ACCORD_GATEWAY_MAX_SESSIONS_PER_USER": "50",
+    }
 
 
 def msg(space_id: str, channel_id: str, content: str) -> Event:

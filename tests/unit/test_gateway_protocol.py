@@ -125,6 +125,27 @@ def test_voice_signals_have_their_own_bucket_and_are_dropped_when_over() -> None
     assert p.receive('{"op":11,"data":{}}', 0.1) == [proto.VoiceSignal({})]  # refilled 5
 
 
+def test_voice_state_updates_have_their_own_bucket_and_are_dropped_when_over() -> None:
+    p = proto.GatewayProtocol(
+        proto.Limits(identify_timeout_s=5, max_frame_bytes=1024, inbound_per_minute=1000), 0
+    )
+    p.receive(IDENTIFY, 0)
+    p.authenticated(0)
+    op9 = '{"op":9,"data":{"space_id":"1"}}'
+    accepted = sum(bool(p.receive(op9, 0)) for _ in range(20))
+    assert accepted == proto.VOICE_STATE_BURST == 5
+    assert p.receive(op9, 1.9) == []  # 0.5 per second: not yet a whole token
+    assert p.receive(op9, 2.0) == [proto.VoiceStateUpdate({"space_id": "1"})]
+    assert p.receive(op9, 2.0) == []
+    assert sum(bool(p.receive(op9, 100)) for _ in range(20)) == 5  # refills to the burst only
+    assert p.is_active  # never closed for it
+    # Dropped updates still count against the inbound limit: a flood still ends in 4008.
+    q = active()
+    for _ in range(4):
+        q.receive(op9, 0)
+    assert close_of(q.receive(op9, 0)) == (CloseCode.RATE_LIMITED, False)
+
+
 def test_deadlines() -> None:
     p = proto.GatewayProtocol(LIMITS, 0)
     assert p.check(4.9) is None
