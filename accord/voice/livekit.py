@@ -90,14 +90,21 @@ class LiveKit:
         self._http = http
 
     def join_token(
-        self, *, identity: str, room: str, can_publish: bool, name: str | None = None
+        self,
+        *,
+        identity: str,
+        room: str,
+        can_publish: bool,
+        can_subscribe: bool = True,
+        name: str | None = None,
     ) -> str:
-        """A participant token: join `room`, subscribe, publish data; publish only if allowed."""
+        """A participant token: join `room`, publish data; publish only if allowed (speak, not
+        server-muted), subscribe unless server-deafened."""
         grants = _grants(
             room_join=True,
             room=room,
             can_publish=can_publish,
-            can_subscribe=True,
+            can_subscribe=can_subscribe,
             can_publish_data=True,
         )
         token = (
@@ -134,6 +141,23 @@ class LiveKit:
         grants = _grants(room_admin=True, room=name)
         try:
             await self._call("RemoveParticipant", request, room.RemoveParticipantResponse, grants)
+        except LiveKitNotFoundError:
+            return False
+        return True
+
+    async def update_permissions(
+        self, name: str, identity: str, *, can_publish: bool, can_subscribe: bool
+    ) -> bool:
+        """Change a connected participant's rights at once (RT-33: server mute/deaf, speak);
+        False when it is not in the room (its next token carries the rights)."""
+        room = _room()
+        permission = _models().ParticipantPermission(
+            can_publish=can_publish, can_subscribe=can_subscribe, can_publish_data=True
+        )
+        request = room.UpdateParticipantRequest(room=name, identity=identity, permission=permission)
+        grants = _grants(room_admin=True, room=name)
+        try:
+            await self._call("UpdateParticipant", request, _models().ParticipantInfo, grants)
         except LiveKitNotFoundError:
             return False
         return True

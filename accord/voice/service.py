@@ -56,7 +56,12 @@ from accord.storage import voice as voice_store
 from accord.voice.allocation import voice_regions
 from accord.voice.join_token import sign_join_token
 from accord.voice.livekit import LiveKit, LiveKitError, room_name
-from accord.voice.nodes import NodeRegistration, SfuRegistry, end_node_session
+from accord.voice.nodes import (
+    NodeRegistration,
+    SfuRegistry,
+    end_node_session,
+    set_node_session_rights,
+)
 from accord.voice.port import GatewayVoiceSession
 from accord.voice.states import VoiceFlags, VoiceState, VoiceStates
 
@@ -106,7 +111,19 @@ class _LeaveRoom:
     identity: str
 
 
-_Cleanup = _EndOnNode | _LeaveRoom
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Rights:
+    """Tell the media side what a live participant may do now (RT-33)."""
+
+    node_id: str | None  # custom backend: the node holding `node_session`
+    node_session: str | None
+    channel_id: int  # LiveKit: the room, with `identity`
+    identity: str
+    speak: bool  # may publish: the speak permission and not server-muted
+    deaf: bool  # server-deafened: nothing is forwarded to it
+
+
+_Cleanup = _EndOnNode | _LeaveRoom | _Rights
 _DeadlineKind = Literal["grace", "rest"]
 
 
@@ -515,6 +532,7 @@ class VoiceService(Service):
                 identity=str(state.user_id),
                 room=room_name(state.channel_id),
                 can_publish=state.speak and not state.mute,
+                can_subscribe=not state.deaf,
             )
             update.update(url=self.livekit.client_url, livekit_url=self.livekit.client_url)
             return update
@@ -529,6 +547,7 @@ class VoiceService(Service):
                 space_id=state.space_id,
                 node_id=node.id,
                 speak=state.speak and not state.mute,
+                deaf=state.deaf,
                 now=time.time(),
             )
         endpoint = None if node is None else node.endpoint
@@ -721,6 +740,20 @@ class VoiceService(Service):
             self._publish_state(changed)
         if always or changed != current:
             self._send_server_update(changed)
+        if _rights(changed) != _rights(current):
+            # The client's fresh token only matters when it reconnects: the media side must
+            # apply the change to the live connection now (RT-33).
+            speak, deaf = _rights(changed)
+            self._queue(
+                _Rights(
+                    changed.node_id,
+                    changed.node_session,
+                    changed.channel_id,
+                    str(changed.user_id),
+                    speak,
+                    deaf,
+                )
+            )
 
     def _send_server_update(self, state: VoiceState, update: dict[str, Any] | None = None) -> None:
         """`voice.server_update` to the gateway session holding `state` (none when REST-held)."""
@@ -814,6 +847,9 @@ class VoiceService(Service):
             await self._clean_up(item)
 
     async def _clean_up(self, item: _Cleanup) -> None:
+        if isinstance(item, _Rights):
+            await self._apply_rights(item)
+            return
         if isinstance(item, _EndOnNode):
             node = self.nodes.get(item.node_id)
             if node is not None:
@@ -831,6 +867,29 @@ class VoiceService(Service):
                 await livekit.delete_room(room)
         except LiveKitError as exc:
             log.warning("LiveKit cleanup of room %s failed: %s", room, exc)
+
+    async def _apply_rights(self, item: _Rights) -> None:
+        if self.livekit is not None:
+            try:
+                await self.livekit.update_permissions(
+                    room_name(item.channel_id),
+                    item.identity,
+                    can_publish=item.speak,
+                    can_subscribe=not item.deaf,
+                )
+            except LiveKitError as exc:
+                log.warning("LiveKit: updating %s's rights failed: %s", item.identity, exc)
+            return
+        node = None if item.node_id is None else self.nodes.get(item.node_id)
+        if node is not None and item.node_session is not None:
+            await set_node_session_rights(
+                self.http,
+                node,
+                item.node_session,
+                self.settings.sfu_secret,
+                speak=item.speak,
+                deaf=item.deaf,
+            )
 
     def _set_deadline(self, user_id: int, deadline: _Deadline) -> None:
         self._deadlines[user_id] = deadline
@@ -928,6 +987,11 @@ class VoiceService(Service):
                 current, speak=check.speak, mute=check.mute, deaf=check.deaf
             )
             self._restate(current, changed)
+
+
+def _rights(state: VoiceState) -> tuple[bool, bool]:
+    """(may publish, server-deafened) as the media side enforces them."""
+    return state.speak and not state.mute, state.deaf
 
 
 def _holds_other_than(node_session: str) -> Callable[[VoiceState], bool]:

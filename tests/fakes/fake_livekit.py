@@ -28,6 +28,7 @@ _GRANTS = {
     "DeleteRoom": ("roomCreate", False),
     "ListParticipants": ("roomAdmin", True),
     "RemoveParticipant": ("roomAdmin", True),
+    "UpdateParticipant": ("roomAdmin", True),
 }
 
 
@@ -55,6 +56,8 @@ class FakeLiveKit:
         self.fail: dict[str, int] = {}
         self.hang: set[str] = set()
         self.malformed: set[str] = set()
+        # (room, identity) -> the last ParticipantPermission set by UpdateParticipant
+        self.permissions: dict[tuple[str, str], Any] = {}
         self.url = ""
         self._shutdown = trio.Event()
 
@@ -126,6 +129,16 @@ class FakeLiveKit:
                 participants=[
                     models.ParticipantInfo(identity=who) for who in sorted(self.rooms.get(name, ()))
                 ]
+            )
+        elif method == "UpdateParticipant":
+            update = room.UpdateParticipantRequest.FromString(data)
+            name, identity = update.room, update.identity
+            if identity not in self.rooms.get(name, set()):
+                self._record(method, name, identity, grants)
+                return _twirp_error(404, "not_found", "participant not found")
+            self.permissions[(name, identity)] = update.permission
+            reply = models.ParticipantInfo(
+                identity=identity, permission=update.permission, name=update.name
             )
         else:
             target = room.RoomParticipantIdentity.FromString(data)

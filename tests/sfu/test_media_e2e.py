@@ -323,3 +323,54 @@ async def test_main_changes_rights_on_the_node(
         if node.process.returncode is None:
             node.process.kill()
             await node.process.wait()
+
+
+async def test_moderator_mute_and_deafen_reach_live_media(
+    nursery: trio.Nursery, server: ServerHandle, client: httpx.AsyncClient, forwarder: str
+) -> None:
+    """RT-33 through main: a moderator's server mute stops the member's audio reaching the
+    room, server deafen stops the room reaching it, without the member reconnecting."""
+    node = await start_node(nursery, server.url, forwarder)
+    try:
+        await node.wait_for(r"registered with main server as 'media-1'")
+        await register(client, "root")
+        owner = await register(client, "owner")
+        member = await register(client, "member")
+        space = await create_space(client, owner, "Moderated")
+        await join_by_invite(client, owner, member, space["id"])
+        r = await client.post(
+            f"/api/v1/spaces/{space['id']}/channels",
+            json={"name": "Stage", "type": "voice"},
+            headers=owner.headers,
+        )
+        channel = r.json()["data"]["id"]
+        moderate = f"/api/v1/spaces/{space['id']}/voice-states/{member.id}"
+        async with (
+            open_voice(await voice_join(client, member, channel)) as talker,
+            open_voice(await voice_join(client, owner, channel)) as moderator,
+        ):
+            await settle(lambda: talker.ssrc in moderator.peers)
+            await send_frames(talker, 5)
+            await settle(lambda: received(moderator, talker) == 5)
+
+            r = await client.patch(moderate, json={"mute": True}, headers=owner.headers)
+            assert r.status_code == 200, r.text
+            await trio.sleep(0.5)  # main tells the node right after answering
+            await send_frames(talker, 5)
+            await trio.sleep(0.3)
+            assert received(moderator, talker) == 5
+
+            r = await client.patch(
+                moderate, json={"mute": False, "deaf": True}, headers=owner.headers
+            )
+            assert r.status_code == 200
+            await trio.sleep(0.5)
+            await send_frames(talker, 5)
+            await settle(lambda: received(moderator, talker) == 10)
+            await send_frames(moderator, 5)
+            await trio.sleep(0.3)
+            assert received(talker, moderator) == 0  # server-deafened
+    finally:
+        if node.process.returncode is None:
+            node.process.kill()
+            await node.process.wait()

@@ -150,7 +150,8 @@ async def test_node_forgotten_by_main_registers_again(
         await node.wait_for(r"registered with main server as 'proc-1'")
         r = await client.delete("/api/v1/sfu/nodes/proc-1", headers=NODE)
         assert r.status_code == 200
-        assert await _nodes(client) == []
+        # (Not asserting the list is empty here: on a busy machine the node may already have
+        # had its 404 and registered again.)
         await node.wait_for(r"heartbeat failed: .*404", timeout=10)
         await node.wait_for(r"registered with main server as 'proc-1'", timeout=15, nth=2)
         [again] = await _nodes(client)

@@ -180,3 +180,34 @@ async def test_flag_update_reissues_a_fresh_token_and_shutdown_deletes_rooms(
     assert left.data["channel_id"] is None
     await wait_until(lambda: room_name(channel_id) not in fake.rooms)
     assert fake.methods()[-1] == "DeleteRoom"
+
+
+async def test_server_mute_and_deaf_apply_to_the_live_participant(
+    server: ServerHandle, client: httpx.AsyncClient, fake: FakeLiveKit
+) -> None:
+    """RT-33: a moderator's mute or deafen changes the connected participant's rights at once
+    (UpdateParticipant), and new tokens carry them."""
+    owner, space_id, channel_id = await setup_voice_channel(server, client)
+    session = await gateway_session(server, owner)
+    service = voice(server)
+    op9 = {"space_id": str(space_id), "channel_id": str(channel_id)}
+    await service.gateway_voice_state(session, op9)
+    room = room_name(channel_id)
+    fake.add_participant(room, owner.id)  # the client connected to LiveKit
+    url = f"/api/v1/spaces/{space_id}/voice-states/{owner.id}"
+    with server.ctx.bus.subscribed() as sub:
+        r = await client.patch(url, json={"mute": True, "deaf": True}, headers=owner.headers)
+        assert r.status_code == 200, r.text
+        update = await next_event(sub, "voice.server_update")
+    grants = _claims(update.data["token"])["video"]
+    assert isinstance(grants, dict)
+    assert grants["canPublish"] is False
+    assert grants["canSubscribe"] is False
+    await wait_until(lambda: (room, owner.id) in fake.permissions)
+    permission = fake.permissions[(room, owner.id)]
+    assert (permission.can_publish, permission.can_subscribe) == (False, False)
+    r = await client.patch(url, json={"mute": False, "deaf": False}, headers=owner.headers)
+    assert r.status_code == 200
+    await wait_until(lambda: fake.permissions[(room, owner.id)].can_subscribe)
+    assert fake.permissions[(room, owner.id)].can_publish is True
+    assert "UpdateParticipant" in fake.methods()
