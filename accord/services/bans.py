@@ -5,7 +5,9 @@ banned); the target must be a real user (G-15). A ban ends the membership in the
 transaction and may delete the user's recent messages in the space
 (`delete_message_seconds`, CLIENT.md 4.8). Unprivileged callers get 403 before any 404
 (CLIENT.md 4.8). Events: ban.create / ban.delete to the space and the target, member.leave
-when a member was removed, message.delete_bulk per channel for deleted messages.
+when a member was removed, message.delete_bulk per channel for deleted messages (with the
+thread replies that went with them). The messages go through the shared message delete, so
+`last_message_id` is refreshed (G-23) and their attachment files are released after the commit.
 """
 
 from __future__ import annotations
