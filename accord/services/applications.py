@@ -27,9 +27,12 @@ from accord.models.applications import (
 )
 from accord.services.auth import AuthService
 from accord.services.context import Service
+from accord.services.file_cleanup import FileCleanup
 from accord.services.images import ImageService
 from accord.storage import applications as app_store
+from accord.storage import file_refs
 from accord.storage import spaces as space_store
+from accord.storage.file_refs import StoredFile
 from accord.storage.users import username_taken
 from accord.times import now_ts
 
@@ -160,17 +163,20 @@ class ApplicationService(Service):
             fields["icon"] = None
         now = now_ts()
 
-        def write(conn: sqlite3.Connection) -> tuple[Application, bool]:
+        def write(conn: sqlite3.Connection) -> tuple[Application, bool, list[StoredFile]]:
             target = self._me_app_id(conn, principal) if app_id is None else app_id
             app = _owned(conn, target, principal)
             if icon is not None:
                 fields["icon"] = images.save_prepared(icon, "app_icons").hash
+            replaced: list[StoredFile] = []
+            if "icon" in fields and fields["icon"] != app.icon:
+                replaced = file_refs.image_files("app_icons", app.icon)
             app_store.update_application(conn, app.id, fields, now)
             updated = app_store.get_application(conn, app.id)
             assert updated is not None
-            return updated, updated != app
+            return updated, updated != app, replaced
 
-        app, changed = await self.db.write(write)
+        app, changed, replaced = await self.db.write(write)
         if changed:
             self.ctx.publish(
                 Event(
@@ -180,6 +186,7 @@ class ApplicationService(Service):
                     application_id=app.id,
                 )
             )
+        await self.ctx.get(FileCleanup).release(replaced)
         return app
 
     async def reset_token(self, principal: Principal, app_id: int | None) -> str:

@@ -5,7 +5,9 @@ banned); the target must be a real user (G-15). A ban ends the membership in the
 transaction and may delete the user's recent messages in the space
 (`delete_message_seconds`, CLIENT.md 4.8). Unprivileged callers get 403 before any 404
 (CLIENT.md 4.8). Events: ban.create / ban.delete to the space and the target, member.leave
-when a member was removed, message.delete_bulk per channel for deleted messages.
+when a member was removed, message.delete_bulk per channel for deleted messages (with the
+thread replies that went with them). The messages go through the shared message delete, so
+`last_message_id` is refreshed (G-23) and their attachment files are released after the commit.
 """
 
 from __future__ import annotations
@@ -22,12 +24,15 @@ from accord.models.bans import Ban
 from accord.models.users import User
 from accord.services.audit_log import AuditLogService, audit
 from accord.services.context import Service
+from accord.services.file_cleanup import FileCleanup
 from accord.services.members import member_left, target_position
 from accord.services.permissions import space_access
 from accord.services.spaces import check_range, check_text
 from accord.storage import bans as ban_store
 from accord.storage import members as member_store
+from accord.storage import messages as message_store
 from accord.storage import users as user_store
+from accord.storage.file_refs import StoredFile
 from accord.times import now_ts
 
 REASON_MAX = 512  # D21b
@@ -83,7 +88,7 @@ class BanService(Service):
 
         def write(
             conn: sqlite3.Connection,
-        ) -> tuple[Ban, User | None, dict[int, list[int]], AuditLogEntry]:
+        ) -> tuple[Ban, User | None, dict[int, list[int]], list[StoredFile], AuditLogEntry]:
             access = space_access(conn, space_id, principal)
             access.require("ban_members")
             user = user_store.get_user(conn, user_id)
@@ -100,10 +105,17 @@ class BanService(Service):
                 now=now_ts(),
             )
             deleted: dict[int, list[int]] = {}
+            files: list[StoredFile] = []
             if delete_message_seconds:
                 since_ms = int(time.time() * 1000) - delete_message_seconds * 1000
                 min_id = max(0, since_ms - ACCORD_EPOCH_MS) << 22
-                deleted = ban_store.delete_messages_since(conn, space_id, user_id, min_id)
+                found = ban_store.messages_since(conn, space_id, user_id, min_id)
+                for channel_id, ids in found.items():
+                    # The shared delete: thread replies cascade and are listed, the channel's
+                    # last_message_id is refreshed (G-23), attachment files are collected.
+                    gone = message_store.delete_messages(conn, channel_id, ids)
+                    deleted[channel_id] = gone.ids
+                    files += gone.files
             entry = audit(
                 conn,
                 self.ctx,
@@ -115,9 +127,9 @@ class BanService(Service):
                 reason=audit_reason or reason,
                 after={"delete_message_seconds": delete_message_seconds or None},
             )
-            return ban, user if was_member else None, deleted, entry
+            return ban, user if was_member else None, deleted, files, entry
 
-        ban, removed, deleted, entry = await self.db.write(write)
+        ban, removed, deleted, files, entry = await self.db.write(write)
         items: list[BusItem] = []
         if removed is not None:
             items += member_left(space_id, removed, user_id)
@@ -137,6 +149,7 @@ class BanService(Service):
             )
         self.ctx.publish(*items)
         self.ctx.get(AuditLogService).published(entry)
+        await self.ctx.get(FileCleanup).release(files)
         return ban
 
     async def unban(

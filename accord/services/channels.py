@@ -23,6 +23,7 @@ from accord.models.channels import CHANNEL_TYPES, Channel, PermissionOverwrite
 from accord.models.spaces import Space
 from accord.services.audit_log import AuditLogService, audit
 from accord.services.context import Context, Service
+from accord.services.file_cleanup import FileCleanup
 from accord.services.members import target_position
 from accord.services.permissions import (
     ChannelAccess,
@@ -35,9 +36,11 @@ from accord.services.permissions import (
 from accord.services.roles import check_permission_names
 from accord.services.spaces import check_range, check_text, clean_name
 from accord.storage import channels as channel_store
+from accord.storage import file_refs
 from accord.storage import members as member_store
 from accord.storage import roles as role_store
 from accord.storage import spaces as space_store
+from accord.storage.file_refs import StoredFile
 from accord.times import now_ts
 
 CHANNELS_PER_SPACE = 500  # D23
@@ -298,20 +301,21 @@ class ChannelService(Service):
 
         def write(
             conn: sqlite3.Connection,
-        ) -> tuple[Channel, list[Channel], Space | None, AuditLogEntry]:
+        ) -> tuple[Channel, list[Channel], Space | None, AuditLogEntry, list[StoredFile]]:
             access = channel_access(conn, channel_id, principal)
             access.require_visible_member()
             access.require("manage_channels")
             space_id = access.space.id
+            files = file_refs.channel_files(conn, channel_id)  # released after the commit
             children, cleared = channel_store.delete_channel(conn, space_id, channel_id)
             detached = channel_store.channels_by_ids(conn, space_id, children)
             space = space_store.get_space(conn, space_id) if cleared else None
             entry = _audit_channel(
                 conn, self.ctx, principal, "channel_delete", access.channel, None, reason
             )
-            return access.channel, detached, space, entry
+            return access.channel, detached, space, entry, files
 
-        channel, detached, space, entry = await self.db.write(write)
+        channel, detached, space, entry, files = await self.db.write(write)
         items: list[BusItem] = [
             Event(type="channel.delete", data=channel.to_wire(), space_id=channel.space_id)
         ]
@@ -320,6 +324,7 @@ class ChannelService(Service):
             items.append(Event(type="space.update", data=space.to_wire(), space_id=space.id))
         self.ctx.publish(*items)
         self.ctx.get(AuditLogService).published(entry)
+        await self.ctx.get(FileCleanup).release(files)
 
     async def reorder(
         self,

@@ -27,9 +27,12 @@ from accord.models.emojis import (
 )
 from accord.services.audit_log import AuditLogService, audit
 from accord.services.context import Context, Service
+from accord.services.file_cleanup import FileCleanup
 from accord.services.images import ImageService
 from accord.services.permissions import space_access
 from accord.storage import emojis as emoji_store
+from accord.storage import file_refs
+from accord.storage.file_refs import StoredFile
 from accord.times import now_ts
 
 
@@ -221,15 +224,17 @@ class EmojiService(Service):
     ) -> None:
         """DELETE /spaces/{s}/emojis/{e}: manage_emojis; idempotent (G-40), scoped (G-04)."""
 
-        def write(conn: sqlite3.Connection) -> AuditLogEntry | None:
+        def write(conn: sqlite3.Connection) -> tuple[AuditLogEntry, list[StoredFile]] | None:
             space_access(conn, space_id, principal).require("manage_emojis")
             emoji = emoji_store.get_emoji(conn, emoji_id, space_id)
             if emoji is None or not emoji_store.delete_emoji(conn, space_id, emoji_id):
                 return None
-            return _audit_emoji(conn, self.ctx, principal, "emoji_delete", emoji, None, reason)
+            entry = _audit_emoji(conn, self.ctx, principal, "emoji_delete", emoji, None, reason)
+            return entry, file_refs.emoji_files(emoji.image_key, emoji.animated)
 
-        entry = await self.db.write(write)
-        if entry is not None:
+        done = await self.db.write(write)
+        if done is not None:
+            entry, files = done
             self.ctx.get(AuditLogService).published(entry)
             self.ctx.publish(
                 Event(
@@ -238,6 +243,7 @@ class EmojiService(Service):
                     space_id=space_id,
                 )
             )
+            await self.ctx.get(FileCleanup).release(files)
 
     async def image_of(self, emoji_id: int) -> tuple[str | None, bool] | None:
         """(image key, animated) for the CDN."""

@@ -3,7 +3,9 @@
 Only PNG, JPEG, GIF and WebP are accepted, recognised by their magic bytes (never by a name or
 a declared type). Every image is re-encoded as PNG (the first frame); an animated GIF is also
 kept as GIF. Stored content-addressed; the returned hash is what the resource stores, and the
-CDN serves `{hash}.png` (and `.gif` for animated ones).
+CDN serves `{hash}.png` (and `.gif` for animated ones). Images are prepared first and written by
+`save_prepared` inside the transaction that stores their hash, never outside one: the cleanup
+of unreferenced files (`FileCleanup`) relies on that.
 """
 
 from __future__ import annotations
@@ -113,29 +115,6 @@ class ImageService(Service):
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self.files = FileStore(ctx.settings.storage_dir)
-
-    async def store(
-        self,
-        raw: str,
-        *,
-        kind: str,
-        field: str,
-        max_bytes: int = 8 * 1024 * 1024,
-        max_dimension: int = 4096,
-    ) -> StoredImage:
-        """Decode, validate, re-encode and store an image; returns its hash."""
-        data = decode_base64_payload(raw, field=field, max_bytes=max_bytes)
-
-        def work() -> StoredImage:
-            png, gif = _render(data, field=field, max_dimension=max_dimension)
-            key = self.files.save(kind, png)
-            if gif is not None:
-                # The GIF rendition is named by the PNG's key so one hash finds both.
-                self.files.save_as(f"{kind}_gif", key, gif)
-                return StoredImage(hash=f"a_{key}", key=key, animated=True)
-            return StoredImage(hash=key, key=key, animated=False)
-
-        return await trio.to_thread.run_sync(work, limiter=self.ctx.file_limiter)
 
     async def prepare(
         self,

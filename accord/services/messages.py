@@ -42,10 +42,12 @@ from accord.ratelimit import SlowMode
 from accord.services.audit_log import AuditLogService, audit
 from accord.services.context import Context, Service
 from accord.services.dms import MessageChannelAccess, audience_of, load_channel_access
+from accord.services.file_cleanup import FileCleanup
 from accord.services.permissions import channel_permissions_in, space_access
 from accord.services.uploads import StagedFile
 from accord.storage import attachments as attachment_store
 from accord.storage import messages as message_store
+from accord.storage.file_refs import StoredFile
 from accord.storage.files import FileStore
 from accord.storage.permissions import get_channel_and_space, load_overwrites_for_space
 from accord.storage.spaces import list_space_channels
@@ -400,7 +402,7 @@ class MessageService(Service):
 
         def write(
             conn: sqlite3.Connection,
-        ) -> tuple[Message, dict[str, Any], AuditLogEntry | None]:
+        ) -> tuple[Message, dict[str, Any], AuditLogEntry | None, list[StoredFile]]:
             if principal is not None:
                 access = load_channel_access(conn, channel_id, principal)
                 audience = access.audience()
@@ -434,11 +436,10 @@ class MessageService(Service):
                         )
             elif message.author_id != as_author_id:
                 raise ForbiddenError("you can only delete your own messages")
-            for key in message_store.delete_message(conn, message):
-                self.files.remove("attachments", key)
-            return message, audience, entry
+            deleted = message_store.delete_message(conn, message)
+            return message, audience, entry, deleted.files
 
-        message, audience, entry = await self.db.write(write)
+        message, audience, entry, files = await self.db.write(write)
         self.ctx.get(AuditLogService).published(entry)
         data = {
             "id": str(message.id),
@@ -446,6 +447,7 @@ class MessageService(Service):
             "space_id": None if message.space_id is None else str(message.space_id),
         }
         self.ctx.publish(Event(type="message.delete", data=data, **audience))
+        await self.ctx.get(FileCleanup).release(files)
 
     async def bulk_delete(
         self,
@@ -461,7 +463,7 @@ class MessageService(Service):
 
         def write(
             conn: sqlite3.Connection,
-        ) -> tuple[list[int], MessageChannelAccess, AuditLogEntry | None]:
+        ) -> tuple[list[int], list[StoredFile], MessageChannelAccess, AuditLogEntry | None]:
             access = load_channel_access(conn, channel_id, principal)
             access.require("view_channel")
             access.require("manage_messages")
@@ -477,8 +479,7 @@ class MessageService(Service):
                     f"message {foreign[0]} is not in this channel", field="messages"
                 )
             ids = [i for i in unique if i in found]
-            for key in message_store.delete_messages(conn, channel_id, ids):
-                self.files.remove("attachments", key)
+            deleted = message_store.delete_messages(conn, channel_id, ids)
             entry = None
             if ids and access.space_id is not None:
                 entry = audit(
@@ -492,9 +493,12 @@ class MessageService(Service):
                     reason=reason,
                     after={"count": len(ids)},
                 )
-            return ids, access, entry
+            # The ids in the order asked, then the thread replies that went with their parents.
+            listed = set(ids)
+            ids += [i for i in deleted.ids if i not in listed]
+            return ids, deleted.files, access, entry
 
-        ids, access, entry = await self.db.write(write)
+        ids, files, access, entry = await self.db.write(write)
         self.ctx.get(AuditLogService).published(entry)
         if ids:
             data = {
@@ -503,6 +507,7 @@ class MessageService(Service):
                 "space_id": None if access.space_id is None else str(access.space_id),
             }
             self.ctx.publish(Event(type="message.delete_bulk", data=data, **access.audience()))
+        await self.ctx.get(FileCleanup).release(files)
 
     # -- pins -------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ voice channel of that space. Audio arrives as a base64 data URI, is validated by
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from typing import Any
 
@@ -21,6 +22,7 @@ from accord.models.sounds import Sound
 from accord.services.audio import inspect_audio
 from accord.services.audit_log import AuditLogService
 from accord.services.context import Context, Service
+from accord.services.file_cleanup import FileCleanup
 from accord.services.images import decode_base64_payload
 from accord.services.permissions import space_access
 from accord.storage import audit_log as audit_store
@@ -101,11 +103,11 @@ class SoundboardService(Service):
         await self.db.read(check)  # refuse before decoding a megabyte for nobody
         data = decode_base64_payload(audio, field="audio", max_bytes=MAX_AUDIO_BYTES)
 
-        def store() -> tuple[str, str]:
+        def inspect() -> tuple[str, str]:
             info = inspect_audio(data, field="audio", max_duration_s=MAX_DURATION_S)
-            return self.files.save(FILE_KIND, data), info.content_type
+            return hashlib.sha256(data).hexdigest(), info.content_type
 
-        key, content_type = await trio.to_thread.run_sync(store, limiter=self.ctx.file_limiter)
+        key, content_type = await trio.to_thread.run_sync(inspect, limiter=self.ctx.file_limiter)
         now = now_ts()
         sound = Sound(
             id=self.ctx.new_id(),
@@ -127,6 +129,9 @@ class SoundboardService(Service):
                 raise ConflictError(
                     "a sound with this name already exists", details={"field": "name"}
                 )
+            # The file is written inside the transaction, once every check has passed (D17:
+            # nothing left on refusal, and no cleanup can remove it before the row names it).
+            self.files.save(FILE_KIND, data)
             sound_store.insert_sound(conn, sound)
             return self._audit(
                 conn, principal, sound, "soundboard_sound_create", reason, None, _audited(sound)
@@ -189,23 +194,25 @@ class SoundboardService(Service):
     async def delete(
         self, principal: Principal, space_id: int, sound_id: int, reason: str | None = None
     ) -> None:
-        def write(conn: sqlite3.Connection) -> AuditLogEntry:
+        def write(conn: sqlite3.Connection) -> tuple[AuditLogEntry, str]:
             space_access(conn, space_id, principal).require("manage_soundboard")
             old = sound_store.get_sound(conn, space_id, sound_id)
             if old is None:
                 raise NotFoundError("unknown_sound")
             sound_store.delete_sound(conn, sound_id)
-            return self._audit(
+            entry = self._audit(
                 conn, principal, old, "soundboard_sound_delete", reason, _audited(old), None
             )
+            return entry, old.audio_key
 
-        entry = await self.db.write(write)
+        entry, audio_key = await self.db.write(write)
         self.ctx.get(AuditLogService).published(entry)
         self._publish(
             "soundboard.delete",
             space_id,
             {"id": str(sound_id), "sound_id": str(sound_id), "space_id": str(space_id)},
         )
+        await self.ctx.get(FileCleanup).release([(FILE_KIND, audio_key)])
 
     async def play(self, principal: Principal, space_id: int, sound_id: int) -> dict[str, Any]:
         """Broadcast `soundboard.play` to the space; the caller must be in one of its voice

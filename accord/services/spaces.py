@@ -28,14 +28,17 @@ from accord.models.spaces import Space, slug_error
 from accord.models.users import User
 from accord.services.audit_log import AuditLogService, audit
 from accord.services.context import Service
-from accord.services.images import ImageService
+from accord.services.file_cleanup import FileCleanup
+from accord.services.images import ImageService, PreparedImage
 from accord.services.members import member_joined
 from accord.services.permissions import space_access, space_access_for
 from accord.storage import bans as ban_store
 from accord.storage import channels as channel_store
+from accord.storage import file_refs
 from accord.storage import members as member_store
 from accord.storage import spaces as space_store
 from accord.storage import users as user_store
+from accord.storage.file_refs import StoredFile
 from accord.times import now_ts
 
 NAME_MAX = 100
@@ -43,6 +46,7 @@ DESCRIPTION_MAX = 1024
 VERIFICATION_LEVELS = ("none", "low", "medium", "high", "very_high")
 DEFAULT_NOTIFICATIONS = ("all", "only_mentions")
 AFK_TIMEOUT_RANGE = (60, 3600)
+_IMAGE_KINDS = {"icon": "icons", "banner": "banners"}  # field -> file kind (D17a)
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
@@ -218,19 +222,30 @@ class SpaceService(Service):
             return access.space
 
         current = await self.db.read(check)
+        image_service = self.ctx.get(ImageService)
+        prepared: dict[str, PreparedImage] = {}
         for name, raw in images.items():
             if raw is None or raw == getattr(current, name):
                 fields[name] = raw
             else:
-                kind = "icons" if name == "icon" else "banners"
-                stored = await self.ctx.get(ImageService).store(raw, kind=kind, field=name)
-                fields[name] = stored.hash
+                prepared[name] = await image_service.prepare(raw, field=name)
         fields.update(references)
 
-        def write(conn: sqlite3.Connection) -> tuple[Space, list[AuditLogEntry]]:
+        def write(
+            conn: sqlite3.Connection,
+        ) -> tuple[Space, list[AuditLogEntry], list[StoredFile]]:
             access = space_access(conn, space_id, principal)
             access.require("manage_space")
             _check_channel_references(conn, space_id, references)
+            # Image files are written inside the transaction (D17: nothing left on refusal,
+            # and no cleanup can remove a file between its write and the row naming it).
+            for name, image in prepared.items():
+                fields[name] = image_service.save_prepared(image, _IMAGE_KINDS[name]).hash
+            replaced: list[StoredFile] = []
+            for name, kind in _IMAGE_KINDS.items():
+                old = getattr(access.space, name)
+                if name in fields and fields[name] != old:
+                    replaced += file_refs.image_files(kind, old)
             if "slug" in fields:
                 fields["slug"] = space_store.unique_slug(conn, fields["slug"], except_id=space_id)
             now = now_ts()
@@ -262,15 +277,16 @@ class SpaceService(Service):
                     entries.append(transfer)
             space = space_store.get_space(conn, space_id)
             assert space is not None
-            return space, entries
+            return space, entries, replaced
 
-        if not fields and (new_owner is None or new_owner == current.owner_id):
+        if not fields and not prepared and (new_owner is None or new_owner == current.owner_id):
             return current
-        space, entries = await self.db.write(write)
+        space, entries, replaced = await self.db.write(write)
         self.ctx.publish(Event(type="space.update", data=space.to_wire(), space_id=space.id))
         if any(entry.action_type == "owner_transfer" for entry in entries):
             self.ctx.publish(SessionControl(kind="permissions_changed", space_id=space_id))
         self.ctx.get(AuditLogService).published(*entries)
+        await self.ctx.get(FileCleanup).release(replaced)
         return space
 
     async def transfer_ownership(
@@ -328,18 +344,20 @@ class SpaceService(Service):
     async def delete_space(self, principal: Principal, space_id: int) -> None:
         """DELETE /spaces/{id}: the owner or an instance admin (API.md 3.5)."""
 
-        def write(conn: sqlite3.Connection) -> list[int]:
+        def write(conn: sqlite3.Connection) -> tuple[list[int], list[StoredFile]]:
             space = space_store.get_space(conn, space_id)
             if space is None:
                 raise NotFoundError("unknown_space")
             if space.owner_id != principal.user_id and not principal.is_admin:
                 raise ForbiddenError("you do not own this space")
             members = member_store.member_user_ids(conn, space_id)
+            files = file_refs.space_files(conn, space_id)  # released after the commit
             space_store.delete_space(conn, space_id)
-            return members
+            return members, files
 
-        members = await self.db.write(write)
+        members, files = await self.db.write(write)
         self.ctx.publish(*space_deleted_items(space_id, members))
+        await self.ctx.get(FileCleanup).release(files)
 
     async def join_public(self, principal: Principal, space_id: int) -> None:
         """POST /spaces/{id}/join: public spaces only, not when banned; idempotent."""

@@ -25,13 +25,16 @@ from accord.models.spaces import Space
 from accord.models.users import User
 from accord.services.auth import AuthService, validate_display_name, validate_username
 from accord.services.context import Context, Service
+from accord.services.file_cleanup import FileCleanup
 from accord.services.images import ImageService, PreparedImage
 from accord.services.members import member_left
 from accord.services.mfa import MfaService
 from accord.storage import applications as app_store
+from accord.storage import file_refs
 from accord.storage import members as member_store
 from accord.storage import mfa as mfa_store
 from accord.storage import users as user_store
+from accord.storage.file_refs import StoredFile
 from accord.storage.spaces import SPACE_COLUMNS, space_from_row, spaces_owned_by
 from accord.times import now_ts
 
@@ -95,7 +98,9 @@ class UserService(Service):
                 raise ForbiddenError("password is incorrect")
         mfa = self.ctx.get(MfaService)
 
-        def write(conn: sqlite3.Connection) -> tuple[User, list[int], list[str]]:
+        def write(
+            conn: sqlite3.Connection,
+        ) -> tuple[User, list[int], list[str], list[StoredFile]]:
             owned = spaces_owned_by(conn, principal.user_id)
             if owned:
                 raise ValidationError(
@@ -107,6 +112,10 @@ class UserService(Service):
                     raise ValidationError("two-factor code required", field="code")
                 if not mfa.consume_code(conn, principal.user_id, code):
                     raise ForbiddenError("invalid two-factor code")
+            before = user_store.get_user(conn, principal.user_id)
+            assert before is not None
+            dropped = file_refs.image_files("avatars", before.avatar)
+            dropped += file_refs.image_files("banners", before.banner)
             left = member_store.remove_user_memberships(conn, principal.user_id)
             mfa_store.delete_mfa(conn, principal.user_id)
             user_store.anonymise_user(conn, principal.user_id, now_ts())
@@ -114,9 +123,9 @@ class UserService(Service):
             hashes += app_store.revoke_owned_bot_tokens(conn, principal.user_id)
             user = user_store.get_user(conn, principal.user_id)
             assert user is not None
-            return user, left, hashes
+            return user, left, hashes, dropped
 
-        user, left, hashes = await self.db.write(write)
+        user, left, hashes, dropped = await self.db.write(write)
         self.forget(user.id)
         auth = self.ctx.get(AuthService)
         auth.forget_user(user.id)
@@ -131,6 +140,7 @@ class UserService(Service):
             items += member_left(space_id, user, user.id)
         self.ctx.publish(*items)
         auth.forget_tokens(hashes)
+        await self.ctx.get(FileCleanup).release(dropped)
 
     def forget(self, user_id: int) -> None:
         """Drop a cached user after changing it."""
@@ -173,23 +183,30 @@ class UserService(Service):
             elif value != getattr(current, image_field):
                 prepared[image_field] = await images.prepare(value, field=image_field, fit=fit)
 
-        def write(conn: sqlite3.Connection) -> tuple[User, list[int]]:
+        def write(conn: sqlite3.Connection) -> tuple[User, list[int], list[StoredFile]]:
             if "username" in fields and user_store.username_taken(
                 conn, fields["username"], except_id=user_id
             ):
                 raise ConflictError("username already taken")
+            before = user_store.get_user(conn, user_id)
+            if before is None:
+                raise NotFoundError("unknown_user")
             # Image files are written last, inside the transaction (nothing left on refusal).
             for image_field, image in prepared.items():
                 fields[image_field] = images.save_prepared(image, f"{image_field}s").hash
+            replaced: list[StoredFile] = []
+            for image_field in ("avatar", "banner"):
+                old = getattr(before, image_field)
+                if image_field in fields and fields[image_field] != old:
+                    replaced += file_refs.image_files(f"{image_field}s", old)
             user_store.update_user(conn, user_id, fields, now_ts())
             user = user_store.get_user(conn, user_id)
-            if user is None:
-                raise NotFoundError("unknown_user")
-            return user, member_store.space_ids_of_user(conn, user_id)
+            assert user is not None
+            return user, member_store.space_ids_of_user(conn, user_id), replaced
 
         if not fields and not prepared:
             return current
-        user, space_ids = await self.db.write(write)
+        user, space_ids, replaced = await self.db.write(write)
         self.forget(user_id)
         self.ctx.publish(
             Event(
@@ -199,4 +216,5 @@ class UserService(Service):
                 user_ids=frozenset({user_id}),
             )
         )
+        await self.ctx.get(FileCleanup).release(replaced)
         return user

@@ -59,15 +59,3 @@ def get_attachment(
         (attachment_id, channel_id),
     ).fetchone()
     return _from_row(row) if row else None
-
-
-def unreferenced_keys(conn: sqlite3.Connection, keys: Sequence[str]) -> list[str]:
-    """Those of `keys` no attachment row uses any more (their files may be removed)."""
-    return [
-        key
-        for key in keys
-        if conn.execute(
-            "SELECT 1 FROM attachments WHERE storage_key = ? LIMIT 1", (key,)
-        ).fetchone()
-        is None
-    ]

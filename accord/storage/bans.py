@@ -1,4 +1,4 @@
-"""SQL for bans, and for the cleanup a ban may ask for (recent messages of the banned user)."""
+"""SQL for bans, and for finding what a ban's cleanup deletes (recent messages of the user)."""
 
 from __future__ import annotations
 
@@ -85,17 +85,16 @@ def delete_ban(conn: sqlite3.Connection, space_id: int, user_id: int) -> bool:
     return cursor.rowcount > 0
 
 
-def delete_messages_since(
+def messages_since(
     conn: sqlite3.Connection, space_id: int, author_id: int, min_message_id: int
 ) -> dict[int, list[int]]:
-    """Delete the author's messages in the space with id >= `min_message_id` (snowflakes carry
-    their creation time); reactions, attachments and pins cascade. Returns ids by channel."""
-    rows = conn.execute(
-        "DELETE FROM messages WHERE space_id = ? AND author_id = ? AND id >= ?"
-        " RETURNING channel_id, id",
-        (space_id, author_id, min_message_id),
-    ).fetchall()
+    """The author's messages in the space with id >= `min_message_id` (snowflakes carry their
+    creation time), ascending ids by channel: what a ban's message cleanup deletes."""
     found: dict[int, list[int]] = {}
-    for channel_id, message_id in rows:
+    for channel_id, message_id in conn.execute(
+        "SELECT channel_id, id FROM messages WHERE space_id = ? AND author_id = ? AND id >= ?"
+        " ORDER BY id",
+        (space_id, author_id, min_message_id),
+    ):
         found.setdefault(channel_id, []).append(message_id)
-    return {channel_id: sorted(ids) for channel_id, ids in found.items()}
+    return found

@@ -7,6 +7,7 @@ never one per message (G-36). Sync functions; they run on a Database thread.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -16,6 +17,7 @@ import orjson
 from accord.models.messages import Message, MessageView, ThreadStats
 from accord.storage import attachments as attachment_store
 from accord.storage import reactions as reaction_store
+from accord.storage.file_refs import StoredFile
 from accord.storage.users import get_users
 
 MESSAGE_COLUMNS = (
@@ -193,33 +195,65 @@ def list_page(
     return rows[:limit], len(rows) > limit
 
 
-def delete_message(conn: sqlite3.Connection, message: Message) -> list[str]:
-    """Delete one message (reactions, attachments, pins and thread replies cascade).
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeletedMessages:
+    """What a delete removed: message ids (those asked for that existed, plus the thread
+    replies that went with their parents), ascending, and the files their attachments named
+    (release them once the transaction has committed; others may still share them)."""
 
-    Returns the storage keys of attachments that no remaining row references.
-    """
+    ids: list[int]
+    files: list[StoredFile]
+
+
+_DELETE_CHUNK = 400  # ids per statement, well under SQLite's bound-parameter limit
+
+
+def delete_message(conn: sqlite3.Connection, message: Message) -> DeletedMessages:
+    """Delete one message (reactions, attachments, pins and thread replies cascade)."""
     return delete_messages(conn, message.channel_id, [message.id])
 
 
-def delete_messages(conn: sqlite3.Connection, channel_id: int, ids: Sequence[int]) -> list[str]:
-    """Delete messages of one channel; returns storage keys nothing references any more."""
-    if not ids:
-        return []
-    marks = ",".join("?" * len(ids))
-    keys = [
-        row[0]
-        for row in conn.execute(
-            "SELECT DISTINCT a.storage_key FROM attachments a"
-            " JOIN messages m ON m.id = a.message_id"
-            f" WHERE m.channel_id = ? AND (m.id IN ({marks}) OR m.thread_id IN ({marks}))",
-            (channel_id, *ids, *ids),
+def delete_messages(
+    conn: sqlite3.Connection, channel_id: int, ids: Sequence[int]
+) -> DeletedMessages:
+    """Delete messages of one channel (ids of other channels are ignored); reactions,
+    attachments, pins and the replies of deleted thread parents cascade. Refreshes the
+    channel's last_message_id (G-23)."""
+    deleted: set[int] = set()
+    keys: set[str] = set()
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), _DELETE_CHUNK):
+        chunk = unique[start : start + _DELETE_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        direct = [
+            row[0]
+            for row in conn.execute(
+                f"SELECT id FROM messages WHERE channel_id = ? AND id IN ({marks})",
+                (channel_id, *chunk),
+            )
+        ]
+        if not direct:
+            continue
+        marks = ",".join("?" * len(direct))
+        deleted.update(direct)
+        deleted.update(
+            row[0]
+            for row in conn.execute(
+                f"SELECT id FROM messages WHERE thread_id IN ({marks})", tuple(direct)
+            )
         )
-    ]
-    conn.execute(
-        f"DELETE FROM messages WHERE channel_id = ? AND id IN ({marks})", (channel_id, *ids)
-    )
-    refresh_last_message_id(conn, channel_id)
-    return attachment_store.unreferenced_keys(conn, keys)
+        keys.update(
+            row[0]
+            for row in conn.execute(
+                "SELECT a.storage_key FROM messages m JOIN attachments a ON a.message_id = m.id"
+                f" WHERE m.id IN ({marks}) OR m.thread_id IN ({marks})",
+                (*direct, *direct),
+            )
+        )
+        conn.execute(f"DELETE FROM messages WHERE id IN ({marks})", tuple(direct))
+    if deleted:
+        refresh_last_message_id(conn, channel_id)
+    return DeletedMessages(sorted(deleted), [("attachments", key) for key in sorted(keys)])
 
 
 def existing_ids(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, int]:

@@ -7,8 +7,14 @@ from typing import Any
 
 import httpx
 
-from tests.api.messaging import data_uri, gif_animated_bytes, png_bytes, seed_world
-from tests.api.test_uploads import multipart, upload
+from tests.api.messaging import (
+    data_uri,
+    gif_animated_bytes,
+    multipart,
+    png_bytes,
+    seed_world,
+    upload,
+)
 from tests.support import assert_error, register
 
 

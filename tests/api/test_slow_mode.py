@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 import trio
 
-from tests.api.test_uploads import multipart, upload
+from tests.api.messaging import multipart, upload
 from tests.spaces_support import World, make_world
 from tests.support import Account, assert_error
 

@@ -4,51 +4,18 @@ no file and no row behind."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from tests.api.messaging import png_bytes, seed_world, set_overwrite
+from tests.api.messaging import multipart, png_bytes, seed_world, set_overwrite, upload
 from tests.support import ServerHandle, assert_error
 
 
 @pytest.fixture
 def server_env() -> dict[str, str]:
     return {"ACCORD_MAX_FILE_BYTES": "4096", "ACCORD_MAX_UPLOAD_BYTES": "16384"}
-
-
-def multipart(
-    payload: dict[str, Any] | None, files: list[tuple[str, bytes, str]]
-) -> tuple[bytes, str]:
-    """A body laid out like AccordKit's (CLIENT.md 4.5)."""
-    boundary = "----AccordForm12345"
-    parts = []
-    if payload is not None:
-        parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="payload_json"\r\n'
-            f"Content-Type: application/json\r\n\r\n{json.dumps(payload)}\r\n".encode()
-        )
-    for index, (name, data, ctype) in enumerate(files):
-        head = (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="files[{index}]";'
-            f' filename="{name}"\r\nContent-Type: {ctype}\r\n\r\n'
-        ).encode()
-        parts.append(head + data + b"\r\n")
-    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
-    return body, f"multipart/form-data; boundary={boundary}"
-
-
-async def upload(
-    client: httpx.AsyncClient, headers: dict[str, str], channel_id: str, body: bytes, ctype: str
-) -> httpx.Response:
-    return await client.post(
-        f"/api/v1/channels/{channel_id}/messages/upload",
-        content=body,
-        headers={**headers, "Content-Type": ctype},
-    )
 
 
 def stored_files(server: ServerHandle) -> list[Path]:
