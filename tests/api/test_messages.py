@@ -212,6 +212,20 @@ async def test_unknown_and_malformed_ids_are_404(client: httpx.AsyncClient) -> N
         assert_error(await client.get(path, headers=w.bot), 404, "not_found")
 
 
+async def test_wrong_method_on_post_only_message_paths_is_405(client: httpx.AsyncClient) -> None:
+    """`bulk-delete` and `upload` are literal segments, never a message id (API.md 1.1)."""
+    w = await seed_world(client)
+    base = f"/api/v1/channels/{w.general_id}/messages"
+    for literal in ("bulk-delete", "upload"):
+        for method in ("GET", "PATCH", "DELETE", "PUT"):
+            r = await client.request(method, f"{base}/{literal}", headers=w.owner)
+            assert_error(r, 405, "method_not_allowed")
+            assert r.headers["allow"] == "POST", (method, literal)
+    # The message-id route itself is unchanged.
+    sent = await send(client, w.bot, w.general_id, "still here")
+    assert (await client.get(f"{base}/{sent['id']}", headers=w.bot)).status_code == 200
+
+
 async def test_message_of_another_channel_is_not_found(client: httpx.AsyncClient) -> None:
     w = await seed_world(client)
     sent = await send(client, w.bot, w.testing_id, "here")
