@@ -93,12 +93,15 @@ def query_int(name: str, default: int, minimum: int = 1, maximum: int = 2**31) -
     return max(minimum, min(maximum, value))
 
 
-def query_id(name: str) -> int | None:
-    """An id query parameter (`before=`, `after=`, `user_id=`): None when absent or 0, 400 when
-    malformed."""
+def query_id(name: str, *, zero: bool = False) -> int | None:
+    """An id query parameter (`before=`, `after=`, `user_id=`): None when absent or empty, 400
+    when malformed. `0` is None too, unless `zero` is set: then it is the id 0, the start of
+    an ascending list (`after=0` pages messages from the oldest, API.md 1.6/3.7)."""
     raw = request.args.get(name)
-    if raw is None or raw.strip() in ("", "0"):
+    if raw is None or raw.strip() == "":
         return None
+    if raw.strip() == "0":
+        return 0 if zero else None
     value = parse_id(raw.strip())
     if value is None:
         raise ValidationError("must be an id", field=name)

@@ -154,7 +154,7 @@ async def list_messages(channel_id: str) -> Response:
             cid,
             limit=query_int("limit", 50, 1, MESSAGES_LIMIT_MAX),
             before=query_id("before"),
-            after=query_id("after"),
+            after=query_id("after", zero=True),
             around=query_id("around"),
             thread_id=query_id("thread_id"),
         )

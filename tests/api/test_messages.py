@@ -201,6 +201,21 @@ async def test_paging_in_all_three_directions(client: httpx.AsyncClient) -> None
     assert_error(await client.get(url, params={"before": "x"}, headers=w.bot), 400)
 
 
+async def test_after_zero_pages_from_the_oldest(client: httpx.AsyncClient) -> None:
+    """`after=0` is present: the history from the start, oldest first (API.md 1.6/3.7); an
+    empty `after=` and `before=0` still mean "no cursor" (the newest page)."""
+    w = await seed_world(client)
+    ids = [(await send(client, w.bot, w.general_id, f"m{i}"))["id"] for i in range(4)]
+    url = f"/api/v1/channels/{w.general_id}/messages"
+    r = await client.get(url, params={"after": "0", "limit": 3}, headers=w.bot)
+    assert r.status_code == 200, r.text
+    assert [m["id"] for m in r.json()["data"]] == ids[:3]
+    assert r.json()["cursor"]["has_more"] is True
+    for params in ({"after": "", "limit": 3}, {"before": "0", "limit": 3}):
+        r = await client.get(url, params=params, headers=w.bot)
+        assert [m["id"] for m in r.json()["data"]] == ids[:-4:-1], params
+
+
 async def test_unknown_and_malformed_ids_are_404(client: httpx.AsyncClient) -> None:
     w = await seed_world(client)
     for path in (
