@@ -211,7 +211,8 @@ async def test_after_zero_pages_from_the_oldest(client: httpx.AsyncClient) -> No
     assert r.status_code == 200, r.text
     assert [m["id"] for m in r.json()["data"]] == ids[:3]
     assert r.json()["cursor"]["has_more"] is True
-    for params in ({"after": "", "limit": 3}, {"before": "0", "limit": 3}):
+    no_cursor: list[dict[str, str | int]] = [{"after": "", "limit": 3}, {"before": "0", "limit": 3}]
+    for params in no_cursor:
         r = await client.get(url, params=params, headers=w.bot)
         assert [m["id"] for m in r.json()["data"]] == ids[:-4:-1], params
 
