@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 from urllib.parse import unquote
 
 from quart import current_app, g, request
 
 from accord.auth.principal import NodePrincipal, Principal
-from accord.errors import ForbiddenError, NotFoundError, UnauthorizedError, ValidationError
+from accord.errors import (
+    AccordError,
+    ForbiddenError,
+    NotFoundError,
+    UnauthorizedError,
+    ValidationError,
+)
 from accord.ids import parse_id
 from accord.services.context import Context
 
 CONTEXT_KEY = "ACCORD_CONTEXT"
+
+T = TypeVar("T")
 
 
 def get_ctx() -> Context:
@@ -52,6 +62,19 @@ def path_id(raw: str, not_found_message: str) -> int:
     if value is None:
         raise NotFoundError(not_found_message)
     return value
+
+
+async def parse_after_access(
+    parse: Callable[[], T], require_access: Callable[[], Awaitable[object]]
+) -> T:
+    """Read a request's fields with `parse`. When it rejects them (400/404/422), the route's
+    permission check `require_access` runs first: API.md 3 checks permissions before body
+    validation, so a caller without the permission sees 403 whatever the body holds."""
+    try:
+        return parse()
+    except AccordError:
+        await require_access()
+        raise
 
 
 def message_path_ids(channel_id: str, message_id: str) -> tuple[int, int]:
