@@ -105,7 +105,7 @@ async def mfa_verify() -> Response:
 
 @blueprint.post("/2fa/disable")
 async def mfa_disable() -> Response:
-    """POST /api/v1/auth/2fa/disable — user; needs `password` and a valid `code`."""
+    """POST /api/v1/auth/2fa/disable — user; needs `password`; a `code`, if sent, must be valid."""
     principal = require_principal()
     body = await read_object()
     password = body.required_text("password")

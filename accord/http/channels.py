@@ -14,6 +14,7 @@ from accord.http.context import (
     audit_reason,
     get_ctx,
     optional_principal,
+    parse_after_access,
     path_id,
     require_principal,
 )
@@ -21,6 +22,7 @@ from accord.http.responses import ok
 from accord.http.spaces import optional_id
 from accord.ids import parse_id
 from accord.services.channels import ChannelService
+from accord.services.spaces import SpaceService
 
 blueprint = Blueprint("channels", __name__, url_prefix="/api/v1")
 
@@ -85,13 +87,18 @@ async def create_channel(raw: str) -> Response:
     principal = require_principal()
     space_id = path_id(raw, "unknown_space")
     body = await read_object()
-    body.text("name", required=True)
-    channel = (
-        await get_ctx()
-        .get(ChannelService)
-        .create_channel(
-            principal, space_id, _channel_changes(body, creating=True), reason=audit_reason()
-        )
+    ctx = get_ctx()
+
+    def parse() -> dict[str, Any]:
+        body.text("name", required=True)
+        return _channel_changes(body, creating=True)
+
+    changes = await parse_after_access(
+        parse,
+        lambda: ctx.get(SpaceService).require_permission(principal, space_id, "manage_channels"),
+    )
+    channel = await ctx.get(ChannelService).create_channel(
+        principal, space_id, changes, reason=audit_reason()
     )
     return ok(channel.to_wire())
 
@@ -101,16 +108,25 @@ async def reorder_channels(raw: str) -> Response:
     """PATCH /api/v1/spaces/{space_id}/channels — manage_channels; [{id, position}]."""
     principal = require_principal()
     space_id = path_id(raw, "unknown_space")
-    items = reorder_items(await read_array(), "unknown_channel")
-    requested: list[dict[str, Any]] = []
-    for item in items:
-        entry: dict[str, Any] = {
-            "id": parse_id(item.data["id"]),
-            "position": item.integer("position"),
-        }
-        if item.provided("parent_id"):
-            entry["parent_id"] = optional_id(item, "parent_id")
-        requested.append(entry)
+    array = await read_array()
+    ctx = get_ctx()
+
+    def parse() -> list[dict[str, Any]]:
+        requested: list[dict[str, Any]] = []
+        for item in reorder_items(array, "unknown_channel"):
+            entry: dict[str, Any] = {
+                "id": parse_id(item.data["id"]),
+                "position": item.integer("position"),
+            }
+            if item.provided("parent_id"):
+                entry["parent_id"] = optional_id(item, "parent_id")
+            requested.append(entry)
+        return requested
+
+    requested = await parse_after_access(
+        parse,
+        lambda: ctx.get(SpaceService).require_permission(principal, space_id, "manage_channels"),
+    )
     channels = (
         await get_ctx()
         .get(ChannelService)
@@ -133,13 +149,13 @@ async def update_channel(raw: str) -> Response:
     principal = require_principal()
     channel_id = path_id(raw, "unknown_channel")
     body = await read_object()
-    changes = _channel_changes(body, creating=False)
-    changes.pop("type", None)
-    channel = (
-        await get_ctx()
-        .get(ChannelService)
-        .update_channel(principal, channel_id, changes, reason=audit_reason())
+    service = get_ctx().get(ChannelService)
+    changes = await parse_after_access(
+        lambda: _channel_changes(body, creating=False),
+        lambda: service.require_permission(principal, channel_id, "manage_channels"),
     )
+    changes.pop("type", None)
+    channel = await service.update_channel(principal, channel_id, changes, reason=audit_reason())
     return ok(channel.to_wire())
 
 
@@ -169,21 +185,27 @@ async def put_overwrite(raw: str, target: str) -> Response:
     principal = require_principal()
     channel_id = path_id(raw, "unknown_channel")
     body = await read_object()
-    kind = body.text("type", required=True) or ""
-    allow = body.strings("allow", required=True) or []
-    deny = body.strings("deny", required=True) or []
-    overwrite = (
-        await get_ctx()
-        .get(ChannelService)
-        .put_overwrite(
-            principal,
-            channel_id,
-            path_id(target, "unknown_role" if kind == "role" else "member not found"),
-            kind=kind,
-            allow=allow,
-            deny=deny,
-            reason=audit_reason(),
-        )
+    service = get_ctx().get(ChannelService)
+
+    def parse() -> tuple[int, str, list[str], list[str]]:
+        kind = body.text("type", required=True) or ""
+        allow = body.strings("allow", required=True) or []
+        deny = body.strings("deny", required=True) or []
+        target_id = path_id(target, "unknown_role" if kind == "role" else "member not found")
+        return target_id, kind, allow, deny
+
+    # CHANNEL(manage_roles), then body validation (API.md 3.6).
+    target_id, kind, allow, deny = await parse_after_access(
+        parse, lambda: service.require_permission(principal, channel_id, "manage_roles")
+    )
+    overwrite = await service.put_overwrite(
+        principal,
+        channel_id,
+        target_id,
+        kind=kind,
+        allow=allow,
+        deny=deny,
+        reason=audit_reason(),
     )
     return ok(overwrite.to_wire())
 

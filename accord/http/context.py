@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 from urllib.parse import unquote
 
 from quart import current_app, g, request
 
 from accord.auth.principal import NodePrincipal, Principal
-from accord.errors import ForbiddenError, NotFoundError, UnauthorizedError, ValidationError
+from accord.errors import (
+    AccordError,
+    ForbiddenError,
+    NotFoundError,
+    UnauthorizedError,
+    ValidationError,
+)
 from accord.ids import parse_id
 from accord.services.context import Context
 
 CONTEXT_KEY = "ACCORD_CONTEXT"
+
+T = TypeVar("T")
 
 
 def get_ctx() -> Context:
@@ -54,6 +64,19 @@ def path_id(raw: str, not_found_message: str) -> int:
     return value
 
 
+async def parse_after_access(
+    parse: Callable[[], T], require_access: Callable[[], Awaitable[object]]
+) -> T:
+    """Read a request's fields with `parse`. When it rejects them (400/404/422), the route's
+    permission check `require_access` runs first: API.md 3 checks permissions before body
+    validation, so a caller without the permission sees 403 whatever the body holds."""
+    try:
+        return parse()
+    except AccordError:
+        await require_access()
+        raise
+
+
 def message_path_ids(channel_id: str, message_id: str) -> tuple[int, int]:
     """The channel and message ids of a `/channels/{c}/messages/{m}`-style path."""
     return path_id(channel_id, "unknown_channel"), path_id(message_id, "unknown_message")
@@ -93,12 +116,15 @@ def query_int(name: str, default: int, minimum: int = 1, maximum: int = 2**31) -
     return max(minimum, min(maximum, value))
 
 
-def query_id(name: str) -> int | None:
-    """An id query parameter (`before=`, `after=`, `user_id=`): None when absent or 0, 400 when
-    malformed."""
+def query_id(name: str, *, zero: bool = False) -> int | None:
+    """An id query parameter (`before=`, `after=`, `user_id=`): None when absent or empty, 400
+    when malformed. `0` is None too, unless `zero` is set: then it is the id 0, the start of
+    an ascending list (`after=0` pages messages from the oldest, API.md 1.6/3.7)."""
     raw = request.args.get(name)
-    if raw is None or raw.strip() in ("", "0"):
+    if raw is None or raw.strip() == "":
         return None
+    if raw.strip() == "0":
+        return 0 if zero else None
     value = parse_id(raw.strip())
     if value is None:
         raise ValidationError("must be an id", field=name)

@@ -6,10 +6,17 @@ from quart import Blueprint, Response
 
 from accord.errors import ShapeError
 from accord.http.body import Body, read_object
-from accord.http.context import audit_reason, get_ctx, path_id, require_principal
+from accord.http.context import (
+    audit_reason,
+    get_ctx,
+    parse_after_access,
+    path_id,
+    require_principal,
+)
 from accord.http.responses import ok
 from accord.ids import parse_id
 from accord.services.emojis import EmojiService
+from accord.services.spaces import SpaceService
 
 blueprint = Blueprint("emojis", __name__, url_prefix="/api/v1/spaces/<space_id>/emojis")
 
@@ -42,19 +49,18 @@ async def create_emoji(space_id: str) -> Response:
     principal = require_principal()
     sid = path_id(space_id, "unknown_space")
     body = await read_object()
-    name = body.text("name", required=True) or ""
-    image = body.text("image", required=True) or ""
-    emoji = (
-        await get_ctx()
-        .get(EmojiService)
-        .create_emoji(
-            principal,
-            sid,
-            name=name,
-            image=image,
-            role_ids=_role_ids(body) or (),
-            reason=audit_reason(),
-        )
+    ctx = get_ctx()
+
+    def parse() -> tuple[str, str, list[int]]:
+        name = body.text("name", required=True) or ""
+        image = body.text("image", required=True) or ""
+        return name, image, _role_ids(body) or []
+
+    name, image, role_ids = await parse_after_access(
+        parse, lambda: ctx.get(SpaceService).require_permission(principal, sid, "manage_emojis")
+    )
+    emoji = await ctx.get(EmojiService).create_emoji(
+        principal, sid, name=name, image=image, role_ids=role_ids, reason=audit_reason()
     )
     return ok(emoji)
 
@@ -75,17 +81,13 @@ async def update_emoji(space_id: str, emoji_id: str) -> Response:
     sid = path_id(space_id, "unknown_space")
     eid = path_id(emoji_id, "unknown_emoji")
     body = await read_object(required=False)
-    emoji = (
-        await get_ctx()
-        .get(EmojiService)
-        .update_emoji(
-            principal,
-            sid,
-            eid,
-            name=body.text("name"),
-            role_ids=_role_ids(body),
-            reason=audit_reason(),
-        )
+    ctx = get_ctx()
+    name, role_ids = await parse_after_access(
+        lambda: (body.text("name"), _role_ids(body)),
+        lambda: ctx.get(SpaceService).require_permission(principal, sid, "manage_emojis"),
+    )
+    emoji = await ctx.get(EmojiService).update_emoji(
+        principal, sid, eid, name=name, role_ids=role_ids, reason=audit_reason()
     )
     return ok(emoji)
 
@@ -95,6 +97,6 @@ async def delete_emoji(space_id: str, emoji_id: str) -> Response:
     """DELETE /api/v1/spaces/{s}/emojis/{e} — manage_emojis; idempotent."""
     principal = require_principal()
     sid = path_id(space_id, "unknown_space")
-    eid = path_id(emoji_id, "unknown_emoji")
+    eid = parse_id(emoji_id) or 0  # a malformed id names nothing: 200 once permitted
     await get_ctx().get(EmojiService).delete_emoji(principal, sid, eid, reason=audit_reason())
     return ok(None)

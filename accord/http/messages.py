@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import trio
 from quart import Blueprint, Quart, Response, request
-from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout
+from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge, RequestTimeout
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from accord.errors import (
@@ -154,7 +154,7 @@ async def list_messages(channel_id: str) -> Response:
             cid,
             limit=query_int("limit", 50, 1, MESSAGES_LIMIT_MAX),
             before=query_id("before"),
-            after=query_id("after"),
+            after=query_id("after", zero=True),
             around=query_id("around"),
             thread_id=query_id("thread_id"),
         )
@@ -300,6 +300,19 @@ async def delete_message(channel_id: str, message_id: str) -> Response:
     cid, mid = message_path_ids(channel_id, message_id)
     await get_ctx().get(MessageService).delete_message(principal, cid, mid, reason=audit_reason())
     return ok(None)
+
+
+# Werkzeug tries `<message_id>` when a literal segment matches the path but not the method,
+# so GET …/messages/bulk-delete would read as "message `bulk-delete`" (404). These literal
+# segments are POST-only: the other methods answer 405 with `Allow: POST` (API.md 1.1).
+_LITERAL_COLLISIONS = ["GET", "PUT", "PATCH", "DELETE"]
+
+
+@blueprint.route("/channels/<channel_id>/messages/bulk-delete", methods=_LITERAL_COLLISIONS)
+@blueprint.route("/channels/<channel_id>/messages/upload", methods=_LITERAL_COLLISIONS)
+async def post_only(channel_id: str) -> Response:
+    """Wrong method on a POST-only literal path under /messages: 405 with Allow: POST."""
+    raise MethodNotAllowed(valid_methods=["POST"])
 
 
 @blueprint.post("/channels/<channel_id>/messages/bulk-delete")

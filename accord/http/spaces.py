@@ -13,6 +13,7 @@ from accord.http.context import (
     audit_reason,
     get_ctx,
     optional_principal,
+    parse_after_access,
     path_id,
     query_id,
     query_int,
@@ -89,27 +90,31 @@ async def update_space(raw: str) -> Response:
     principal = require_principal()
     space_id = path_id(raw, "unknown_space")
     body = await read_object()
-    changes: dict[str, Any] = {}
-    for name in _TEXT_FIELDS:
-        if body.text(name) is not None:
-            changes[name] = body.text(name)
-    if body.integer("afk_timeout") is not None:
-        changes["afk_timeout"] = body.integer("afk_timeout")
-    if body.boolean("public") is not None:
-        changes["public"] = body.boolean("public")
-    for name in ("icon", "banner"):
-        if body.provided(name):
-            changes[name] = body.text(name)
-    for name in _CHANNEL_FIELDS:
-        if body.provided(name):
-            changes[name] = optional_id(body, name)
-    if body.provided("owner_id"):
-        changes["owner_id"] = _owner_id(body)
-    space = (
-        await get_ctx()
-        .get(SpaceService)
-        .update_space(principal, space_id, changes, reason=audit_reason())
+
+    def parse() -> dict[str, Any]:
+        changes: dict[str, Any] = {}
+        for name in _TEXT_FIELDS:
+            if body.text(name) is not None:
+                changes[name] = body.text(name)
+        if body.integer("afk_timeout") is not None:
+            changes["afk_timeout"] = body.integer("afk_timeout")
+        if body.boolean("public") is not None:
+            changes["public"] = body.boolean("public")
+        for name in ("icon", "banner"):
+            if body.provided(name):
+                changes[name] = body.text(name)
+        for name in _CHANNEL_FIELDS:
+            if body.provided(name):
+                changes[name] = optional_id(body, name)
+        if body.provided("owner_id"):
+            changes["owner_id"] = _owner_id(body)
+        return changes
+
+    service = get_ctx().get(SpaceService)
+    changes = await parse_after_access(
+        parse, lambda: service.require_permission(principal, space_id, "manage_space")
     )
+    space = await service.update_space(principal, space_id, changes, reason=audit_reason())
     return ok(space.to_wire())
 
 

@@ -213,6 +213,19 @@ class ChannelService(Service):
 
         return await self.db.read(read)
 
+    async def require_permission(
+        self, principal: Principal, channel_id: int, permission: str
+    ) -> None:
+        """CHANNEL(permission) alone: routes run it before rejecting an invalid body, so a
+        caller without the permission gets 403 rather than 400/422/404 (API.md 3.6)."""
+
+        def read(conn: sqlite3.Connection) -> None:
+            access = channel_access(conn, channel_id, principal)
+            access.require_visible_member()
+            access.require(permission)
+
+        await self.db.read(read)
+
     async def get_channel(self, principal: Principal | None, channel_id: int) -> Channel:
         def read(conn: sqlite3.Connection) -> Channel:
             access = channel_access(conn, channel_id, principal)
@@ -229,13 +242,13 @@ class ChannelService(Service):
         *,
         reason: str | None = None,
     ) -> Channel:
-        """POST /spaces/{id}/channels: manage_channels."""
-        fields = validate_channel_fields(changes, creating=True)
-        fields.pop("archived", None)
+        """POST /spaces/{id}/channels: manage_channels, then the fields."""
 
         def write(conn: sqlite3.Connection) -> tuple[Channel, AuditLogEntry]:
             access = space_access(conn, space_id, principal)
             access.require("manage_channels")
+            fields = validate_channel_fields(changes, creating=True)
+            fields.pop("archived", None)
             _check_parent(conn, space_id, fields.get("parent_id"), kind=fields["type"])
             if channel_store.count_channels(conn, space_id) >= CHANNELS_PER_SPACE:
                 raise ValidationError(
@@ -262,13 +275,14 @@ class ChannelService(Service):
         *,
         reason: str | None = None,
     ) -> Channel:
-        """PATCH /channels/{id}: manage_channels in the channel; `type` cannot change."""
-        fields = validate_channel_fields(changes, creating=False)
+        """PATCH /channels/{id}: manage_channels in the channel, then the fields; `type`
+        cannot change."""
 
-        def write(conn: sqlite3.Connection) -> tuple[Channel, AuditLogEntry | None]:
+        def write(conn: sqlite3.Connection) -> tuple[Channel, AuditLogEntry | None, bool]:
             access = channel_access(conn, channel_id, principal)
             access.require_visible_member()
             access.require("manage_channels")
+            fields = validate_channel_fields(changes, creating=False)
             if "parent_id" in fields:
                 _check_parent(
                     conn,
@@ -286,10 +300,10 @@ class ChannelService(Service):
                 entry = _audit_channel(
                     conn, self.ctx, principal, "channel_update", access.channel, channel, reason
                 )
-            return channel, entry
+            return channel, entry, bool(fields)
 
-        channel, entry = await self.db.write(write)
-        if fields:
+        channel, entry, updated = await self.db.write(write)
+        if updated:
             self.ctx.publish(channel_event("channel.update", channel))
         self.ctx.get(AuditLogService).published(entry)
         return channel
@@ -335,20 +349,20 @@ class ChannelService(Service):
         reason: str | None = None,
     ) -> list[Channel]:
         """PATCH /spaces/{id}/channels: [{id, position, parent_id?}], all in this space."""
-        wanted: dict[int, dict[str, Any]] = {}
-        for item in requested:
-            if item["id"] in wanted:
-                raise ValidationError("a channel is listed twice", field="id")
-            fields = {"position": check_range(item["position"], "position", 0, POSITION_MAX)}
-            if "parent_id" in item:
-                fields["parent_id"] = item["parent_id"]
-            wanted[item["id"]] = fields
 
         def write(
             conn: sqlite3.Connection,
         ) -> tuple[list[Channel], list[Channel], list[AuditLogEntry]]:
             access = space_access(conn, space_id, principal)
             access.require("manage_channels")
+            wanted: dict[int, dict[str, Any]] = {}
+            for item in requested:
+                if item["id"] in wanted:
+                    raise ValidationError("a channel is listed twice", field="id")
+                fields = {"position": check_range(item["position"], "position", 0, POSITION_MAX)}
+                if "parent_id" in item:
+                    fields["parent_id"] = item["parent_id"]
+                wanted[item["id"]] = fields
             current = {c.id: c for c in channel_store.list_channels(conn, space_id)}
             changes: dict[int, dict[str, Any]] = {}
             for channel_id, fields in wanted.items():

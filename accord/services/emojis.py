@@ -116,15 +116,17 @@ class EmojiService(Service):
         conn: sqlite3.Connection,
         principal: Principal,
         space_id: int,
-        name: str,
+        raw_name: str,
         role_ids: Sequence[int],
-    ) -> list[int]:
+    ) -> tuple[str, list[int]]:
+        """manage_emojis, then the name (API.md 3: permission before body validation)."""
         space_access(conn, space_id, principal).require("manage_emojis")
+        name = validate_emoji_name(raw_name)
         if emoji_store.name_taken(conn, space_id, name):
             raise ValidationError("an emoji with this name already exists", field="name")
         if emoji_store.count_space_emojis(conn, space_id) >= EMOJIS_PER_SPACE_MAX:
             raise ValidationError(f"a space can have at most {EMOJIS_PER_SPACE_MAX} emojis")
-        return _check_roles(conn, space_id, role_ids)
+        return name, _check_roles(conn, space_id, role_ids)
 
     async def create_emoji(
         self,
@@ -137,9 +139,8 @@ class EmojiService(Service):
         reason: str | None = None,
     ) -> dict[str, Any]:
         """POST /spaces/{s}/emojis: manage_emojis."""
-        name = validate_emoji_name(name)
         # Permission and name first, so a denied caller never makes us decode an image.
-        await self.db.read(self._check_create, principal, space_id, name, role_ids)
+        name, _ = await self.db.read(self._check_create, principal, space_id, name, role_ids)
         images = self.ctx.get(ImageService)
         prepared = await images.prepare(
             image,
@@ -151,7 +152,7 @@ class EmojiService(Service):
         now = now_ts()
 
         def write(conn: sqlite3.Connection) -> tuple[Emoji, AuditLogEntry]:
-            roles = self._check_create(conn, principal, space_id, name, role_ids)
+            _, roles = self._check_create(conn, principal, space_id, name, role_ids)
             stored = images.save_prepared(prepared, "emojis")
             emoji_store.insert_emoji(
                 conn,
@@ -186,11 +187,11 @@ class EmojiService(Service):
         reason: str | None = None,
     ) -> dict[str, Any]:
         """PATCH /spaces/{s}/emojis/{e}: manage_emojis; name and roles."""
-        new_name = validate_emoji_name(name) if name is not None else None
         now = now_ts()
 
         def write(conn: sqlite3.Connection) -> tuple[Emoji, AuditLogEntry | None]:
             space_access(conn, space_id, principal).require("manage_emojis")
+            new_name = validate_emoji_name(name) if name is not None else None
             emoji = emoji_store.get_emoji(conn, emoji_id, space_id)
             if emoji is None:
                 raise NotFoundError("unknown_emoji")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from accord.auth.principal import Principal
@@ -87,12 +88,19 @@ def _views(conn: sqlite3.Connection, members: list[Member]) -> list[MemberView]:
     return [MemberView(m, users[m.user_id]) for m in members if m.user_id in users]
 
 
-def _view(conn: sqlite3.Connection, space_id: int, user_id: int) -> MemberView:
+def _find_view(conn: sqlite3.Connection, space_id: int, user_id: int) -> MemberView | None:
     member = member_store.get_member(conn, space_id, user_id)
     user = user_store.get_user(conn, user_id)
     if member is None or user is None:
-        raise NotFoundError("member not found")
+        return None
     return MemberView(member, user)
+
+
+def _view(conn: sqlite3.Connection, space_id: int, user_id: int) -> MemberView:
+    view = _find_view(conn, space_id, user_id)
+    if view is None:
+        raise NotFoundError("member not found")
+    return view
 
 
 def target_position(conn: sqlite3.Connection, access: SpaceAccess, user_id: int) -> int:
@@ -194,35 +202,60 @@ class MemberService(Service):
     ) -> MemberView:
         """PATCH /spaces/{id}/members/{uid} (and @me). `changes` holds the fields sent:
         nickname (None clears), mute, deaf, roles (role ids, replaces the set),
-        timed_out_until (None clears)."""
-        fields: dict[str, Any] = {}
-        if "nickname" in changes:
-            fields["nickname"] = clean_nickname(changes["nickname"])
-        for flag in ("mute", "deaf"):
-            if changes.get(flag) is not None:
-                fields[flag] = bool(changes[flag])
-        if "timed_out_until" in changes:
-            fields["timed_out_until"] = parse_timeout(changes["timed_out_until"])
+        timed_out_until (None clears).
+
+        Order (API.md 3): membership of the caller; the permission of each field whose value
+        differs from the target's (a client may send the whole member object, so unchanged
+        fields need nothing); the target is a member (404); the values; the hierarchy."""
         wanted_roles: list[int] | None = changes.get("roles")
+        normalizers: dict[str, Callable[[Any], Any]] = {
+            "nickname": clean_nickname,
+            "mute": bool,
+            "deaf": bool,
+            "timed_out_until": parse_timeout,
+        }
+        sent = {
+            name: changes[name]
+            for name in normalizers
+            if name in changes and (name not in ("mute", "deaf") or changes[name] is not None)
+        }
 
         def write(
             conn: sqlite3.Connection,
         ) -> tuple[MemberView, bool, bool, list[AuditLogEntry]]:
             access = space_access(conn, space_id, principal)
             access.require_member()
-            current = _view(conn, space_id, user_id)
+            current = _find_view(conn, space_id, user_id)
             is_self = user_id == principal.user_id
-            if "nickname" in fields and not access.has("manage_nicknames"):
+
+            def changes_value(name: str) -> bool:
+                if current is None:
+                    return True
+                try:
+                    value = normalizers[name](sent[name])
+                except ValidationError:
+                    return True
+                return bool(value != getattr(current.member, name))
+
+            changing = {name for name in sent if changes_value(name)}
+            roles_changing = wanted_roles is not None and (
+                current is None or set(wanted_roles) - {space_id} != set(current.member.roles)
+            )
+            if "nickname" in changing and not access.has("manage_nicknames"):
                 access.require("change_nickname" if is_self else "manage_nicknames")
-            if "mute" in fields:
+            if "mute" in changing:
                 access.require("mute_members")
-            if "deaf" in fields:
+            if "deaf" in changing:
                 access.require("deafen_members")
-            if "timed_out_until" in fields:
+            if "timed_out_until" in changing:
                 access.require("moderate_members")
-            new_roles: tuple[int, ...] | None = None
-            if wanted_roles is not None:
+            if roles_changing:
                 access.require("manage_roles")
+            if current is None:
+                raise NotFoundError("member not found")
+            fields = {name: normalizers[name](sent[name]) for name in changing}
+            new_roles: tuple[int, ...] | None = None
+            if roles_changing and wanted_roles is not None:
                 new_roles = self._checked_role_set(conn, access, current.member.roles, wanted_roles)
             touches_target = bool(fields) or new_roles is not None
             if touches_target and (not is_self or "timed_out_until" in fields):

@@ -120,7 +120,9 @@ class MfaService(Service):
             found = mfa_store.get_mfa(conn, user_id)
             if found is None or not found[1]:
                 raise ValidationError("two-factor authentication is not enabled")
-            if code is None or not self.consume_code(conn, user_id, code):
+            # The password is enough (CLIENT.md 4.1: the client sends only `password`); a
+            # code, when sent, must still be valid.
+            if code is not None and not self.consume_code(conn, user_id, code):
                 raise ForbiddenError("invalid two-factor code")
             mfa_store.delete_mfa(conn, user_id)
 

@@ -157,16 +157,24 @@ class ChannelAccess:
 
     def require_visible(self) -> None:
         """The channel exists for the caller: readers of the space (members, or anyone for a
-        public space) who may view it. A channel hidden from the caller is unknown (404)."""
+        public space) who may view it. A member without `view_channel` gets 403 (API.md 1.11
+        CHANNEL(p)); to anonymous and non-member readers of a public space a hidden channel
+        is unknown (404, G-06)."""
         self.space_access.require_reader()
-        if not self.can_view:
-            raise NotFoundError("unknown_channel")
+        self._require_view()
 
     def require_visible_member(self) -> None:
         """Like `require_visible`, but only members (and instance admins) qualify."""
         self.space_access.require_member()
-        if not self.can_view:
-            raise NotFoundError("unknown_channel")
+        self._require_view()
+
+    def _require_view(self) -> None:
+        if self.can_view:
+            return
+        access = self.space_access
+        if access.is_member or access.is_instance_admin:
+            raise MissingPermissionsError("view_channel")
+        raise NotFoundError("unknown_channel")
 
     def require_can_grant(self, names: list[str] | tuple[str, ...] | frozenset[str]) -> None:
         """Overwrites may only allow or deny what the caller holds in this channel (G-05)."""

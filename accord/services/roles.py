@@ -90,6 +90,24 @@ def _channel_updates(channels: list[Channel]) -> list[BusItem]:
     ]
 
 
+def _role_fields(changes: dict[str, Any]) -> dict[str, Any]:
+    """Checked column values for a role update (PATCH /spaces/{id}/roles/{rid})."""
+    fields: dict[str, Any] = {}
+    if changes.get("name") is not None:
+        fields["name"] = clean_name(changes["name"])
+    if changes.get("color") is not None:
+        fields["color"] = check_range(changes["color"], "color", 0, COLOR_MAX)
+    for flag in ("hoist", "mentionable"):
+        if changes.get(flag) is not None:
+            fields[flag] = bool(changes[flag])
+    if "icon" in changes:
+        icon = changes["icon"]
+        fields["icon"] = None if icon is None else check_text(icon, "icon", ICON_MAX)
+    if changes.get("permissions") is not None:
+        fields["permissions"] = check_permission_names(changes["permissions"])
+    return fields
+
+
 class RoleService(Service):
     async def list_roles(self, principal: Principal, space_id: int) -> list[Role]:
         def read(conn: sqlite3.Connection) -> list[Role]:
@@ -110,14 +128,15 @@ class RoleService(Service):
         mentionable: bool | None,
         reason: str | None = None,
     ) -> Role:
-        """POST /spaces/{id}/roles: manage_roles; placed above every role (G-40)."""
-        name = clean_name(name)
-        color = check_range(color or 0, "color", 0, COLOR_MAX)
-        names = check_permission_names(permissions or [])
+        """POST /spaces/{id}/roles: manage_roles, then the fields; placed above every role
+        (G-40)."""
 
         def write(conn: sqlite3.Connection) -> tuple[Role, AuditLogEntry]:
             access = space_access(conn, space_id, principal)
             access.require("manage_roles")
+            clean = clean_name(name)
+            checked_color = check_range(color or 0, "color", 0, COLOR_MAX)
+            names = check_permission_names(permissions or [])
             access.require_can_grant(names)
             if role_store.count_roles(conn, space_id) >= ROLES_PER_SPACE:
                 raise ValidationError(
@@ -127,9 +146,9 @@ class RoleService(Service):
                 conn,
                 role_id=self.ctx.new_id(),
                 space_id=space_id,
-                name=name,
+                name=clean,
                 permissions=names,
-                color=color,
+                color=checked_color,
                 hoist=bool(hoist),
                 mentionable=bool(mentionable),
                 now=now_ts(),
@@ -154,20 +173,8 @@ class RoleService(Service):
         reason: str | None = None,
     ) -> Role:
         """PATCH /spaces/{id}/roles/{rid}: manage_roles and ROLE-HIERARCHY(role). `changes`
-        holds the fields sent (None for icon clears it)."""
-        fields: dict[str, Any] = {}
-        if changes.get("name") is not None:
-            fields["name"] = clean_name(changes["name"])
-        if changes.get("color") is not None:
-            fields["color"] = check_range(changes["color"], "color", 0, COLOR_MAX)
-        for flag in ("hoist", "mentionable"):
-            if changes.get(flag) is not None:
-                fields[flag] = bool(changes[flag])
-        if "icon" in changes:
-            icon = changes["icon"]
-            fields["icon"] = None if icon is None else check_text(icon, "icon", ICON_MAX)
-        if changes.get("permissions") is not None:
-            fields["permissions"] = check_permission_names(changes["permissions"])
+        holds the fields sent (None for icon clears it). The fields are checked after the
+        permission, the role's existence and the hierarchy (API.md 3.10)."""
         position: int | None = changes.get("position")
 
         def write(conn: sqlite3.Connection) -> tuple[list[Role], list[AuditLogEntry]]:
@@ -178,6 +185,7 @@ class RoleService(Service):
             if role is None:
                 raise NotFoundError("unknown_role")
             access.require_outranks_role(role.position)
+            fields = _role_fields(changes)
             if role.is_everyone and "name" in fields and fields["name"] != role.name:
                 raise ValidationError("the @everyone role cannot be renamed", field="name")
             if "permissions" in fields:
@@ -223,17 +231,17 @@ class RoleService(Service):
         reason: str | None = None,
     ) -> list[Role]:
         """PATCH /spaces/{id}/roles: [{id, position}] applied atomically and renumbered."""
-        wanted: dict[int, int] = {}
-        for role_id, position in requested:
-            if role_id in wanted:
-                raise ValidationError("a role is listed twice", field="id")
-            wanted[role_id] = position
 
         def write(
             conn: sqlite3.Connection,
         ) -> tuple[list[Role], list[Role], list[AuditLogEntry]]:
             access = space_access(conn, space_id, principal)
             access.require("manage_roles")
+            wanted: dict[int, int] = {}
+            for role_id, position in requested:
+                if role_id in wanted:
+                    raise ValidationError("a role is listed twice", field="id")
+                wanted[role_id] = position
             before = {r.id: r for r in role_store.list_roles(conn, space_id)}
             moved = _apply_positions(conn, access, wanted, now_ts()) if wanted else set()
             roles = role_store.list_roles(conn, space_id)

@@ -102,6 +102,37 @@ def space_deleted_items(space_id: int, member_ids: list[int]) -> list[BusItem]:
     return items
 
 
+def _space_fields(changes: dict[str, Any]) -> dict[str, Any]:
+    """Checked column values for PATCH /spaces/{id} (images and references aside)."""
+    fields: dict[str, Any] = {}
+    if changes.get("name") is not None:
+        fields["name"] = clean_name(changes["name"])
+    if changes.get("slug") is not None:
+        fields["slug"] = check_slug(changes["slug"])
+    if changes.get("description") is not None:
+        fields["description"] = check_text(changes["description"], "description", DESCRIPTION_MAX)
+    if changes.get("verification_level") is not None:
+        fields["verification_level"] = _choice(
+            changes["verification_level"], "verification_level", VERIFICATION_LEVELS
+        )
+    if changes.get("default_notifications") is not None:
+        fields["default_notifications"] = _choice(
+            changes["default_notifications"], "default_notifications", DEFAULT_NOTIFICATIONS
+        )
+    if changes.get("afk_timeout") is not None:
+        fields["afk_timeout"] = check_range(
+            changes["afk_timeout"], "afk_timeout", *AFK_TIMEOUT_RANGE
+        )
+    if changes.get("preferred_locale") is not None:
+        locale = changes["preferred_locale"]
+        if len(locale) > 35 or _LOCALE.match(locale) is None:
+            raise ValidationError("must be a locale such as en-US", field="preferred_locale")
+        fields["preferred_locale"] = locale
+    if changes.get("public") is not None:
+        fields["public"] = changes["public"]
+    return fields
+
+
 class SpaceService(Service):
     async def list_public(
         self, *, after: int | None = None, limit: int | None = None
@@ -110,6 +141,17 @@ class SpaceService(Service):
         return await self.db.read(
             functools.partial(space_store.list_public_spaces, after=after, limit=limit)
         )
+
+    async def require_permission(
+        self, principal: Principal, space_id: int, permission: str
+    ) -> None:
+        """SPACE(permission) alone: routes run it before rejecting an invalid body, so a caller
+        without the permission gets 403 rather than 400/422 (API.md 3, evaluation order)."""
+
+        def read(conn: sqlite3.Connection) -> None:
+            space_access(conn, space_id, principal).require(permission)
+
+        await self.db.read(read)
 
     async def create_space(
         self,
@@ -177,34 +219,6 @@ class SpaceService(Service):
         """PATCH /spaces/{id}: manage_space. `changes` holds only the fields sent; None clears
         icon, banner and the channel references. `owner_id` transfers ownership (the owner
         only), in the same transaction as the other changes."""
-        fields: dict[str, Any] = {}
-        if changes.get("name") is not None:
-            fields["name"] = clean_name(changes["name"])
-        if changes.get("slug") is not None:
-            fields["slug"] = check_slug(changes["slug"])
-        if changes.get("description") is not None:
-            fields["description"] = check_text(
-                changes["description"], "description", DESCRIPTION_MAX
-            )
-        if changes.get("verification_level") is not None:
-            fields["verification_level"] = _choice(
-                changes["verification_level"], "verification_level", VERIFICATION_LEVELS
-            )
-        if changes.get("default_notifications") is not None:
-            fields["default_notifications"] = _choice(
-                changes["default_notifications"], "default_notifications", DEFAULT_NOTIFICATIONS
-            )
-        if changes.get("afk_timeout") is not None:
-            fields["afk_timeout"] = check_range(
-                changes["afk_timeout"], "afk_timeout", *AFK_TIMEOUT_RANGE
-            )
-        if changes.get("preferred_locale") is not None:
-            locale = changes["preferred_locale"]
-            if len(locale) > 35 or _LOCALE.match(locale) is None:
-                raise ValidationError("must be a locale such as en-US", field="preferred_locale")
-            fields["preferred_locale"] = locale
-        if changes.get("public") is not None:
-            fields["public"] = changes["public"]
         references: dict[str, int | None] = {
             name: changes[name]
             for name in ("afk_channel_id", "system_channel_id", "rules_channel_id")
@@ -213,15 +227,16 @@ class SpaceService(Service):
         images = {name: changes[name] for name in ("icon", "banner") if name in changes}
         new_owner: int | None = changes.get("owner_id")
 
-        def check(conn: sqlite3.Connection) -> Space:
+        def check(conn: sqlite3.Connection) -> tuple[Space, dict[str, Any]]:
             access = space_access(conn, space_id, principal)
             access.require("manage_space")
+            fields = _space_fields(changes)  # after the permission (API.md 3)
             _check_channel_references(conn, space_id, references)
             if new_owner is not None:
                 _check_transfer(conn, access.space, principal, new_owner)
-            return access.space
+            return access.space, fields
 
-        current = await self.db.read(check)
+        current, fields = await self.db.read(check)
         image_service = self.ctx.get(ImageService)
         prepared: dict[str, PreparedImage] = {}
         for name, raw in images.items():

@@ -220,6 +220,43 @@ async def test_delete_channel_with_messages_and_children(
     assert_error(await client.get(f"/api/v1/channels/{child['id']}", headers=w.owner.headers), 404)
 
 
+async def test_member_without_view_channel_gets_403_on_channel_routes(
+    client: httpx.AsyncClient,
+) -> None:
+    """Every channel route answers a member who cannot view the channel with `403 missing
+    permission: view_channel`, even with a valid body (API.md 1.11 CHANNEL(p), CLIENT.md 3)."""
+    w = await make_world(client)
+    url = f"/api/v1/spaces/{w.space_id}/channels"
+    secret = (await client.post(url, json={"name": "secret"}, headers=w.owner.headers)).json()[
+        "data"
+    ]
+    base = f"/api/v1/channels/{secret['id']}"
+    r = await client.put(
+        f"{base}/permissions/{w.space_id}",
+        json={"type": "role", "allow": [], "deny": ["view_channel"]},
+        headers=w.owner.headers,
+    )
+    assert r.status_code == 200, r.text
+    overwrite = {"type": "member", "allow": [], "deny": []}
+    attempts = [
+        ("GET", base, None),
+        ("PATCH", base, {"name": "renamed"}),
+        ("DELETE", base, None),
+        ("GET", f"{base}/permissions", None),
+        ("PUT", f"{base}/permissions/{w.member.id}", overwrite),
+        ("DELETE", f"{base}/permissions/{w.space_id}", None),
+        ("GET", f"{base}/invites", None),
+        ("POST", f"{base}/invites", {}),
+    ]
+    for method, path, body in attempts:
+        r = await client.request(method, path, json=body, headers=w.member.headers)
+        error = assert_error(r, 403, "forbidden")
+        assert error["message"] == "missing permission: view_channel", (method, path)
+    # Nothing changed.
+    r = await client.get(base, headers=w.owner.headers)
+    assert r.json()["data"]["name"] == "secret"
+
+
 async def test_hidden_channels_are_invisible(client: httpx.AsyncClient) -> None:
     w = await make_world(client)
     url = f"/api/v1/spaces/{w.space_id}/channels"
@@ -238,9 +275,11 @@ async def test_hidden_channels_are_invisible(client: httpx.AsyncClient) -> None:
         c["name"] for c in (await client.get(url, headers=w.owner.headers)).json()["data"]
     ]
     assert owner_names == ["general", "secret"]
-    assert_error(
-        await client.get(f"/api/v1/channels/{secret['id']}", headers=w.member.headers), 404
+    # A member learns the channel exists but may not view it (API.md 1.11 CHANNEL(p)).
+    error = assert_error(
+        await client.get(f"/api/v1/channels/{secret['id']}", headers=w.member.headers), 403
     )
+    assert error["message"] == "missing permission: view_channel"
     # A member overwrite gives it back to one member.
     await client.put(
         f"/api/v1/channels/{secret['id']}/permissions/{w.member.id}",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.spaces_support import make_world, roles_by_name
 from tests.support import assert_error, register
 
 
@@ -132,3 +133,45 @@ async def test_gateway_discovery_advertises_public_url(client: httpx.AsyncClient
     assert data["url"] == "wss://chat.example.test/ws"
     assert data["shards"] == 1
     assert data["session_start_limit"]["max_concurrency"] == 1
+
+
+async def test_permission_comes_before_body_validation(client: httpx.AsyncClient) -> None:
+    """API.md 3 "Checks (in evaluation order)": a caller without the permission gets 403 even
+    when the body (or an id inside the path) is invalid; the owner sees the validation error."""
+    w = await make_world(client)
+    roles = await roles_by_name(client, w.owner, w.space_id)
+    space = f"/api/v1/spaces/{w.space_id}"
+    channel = f"/api/v1/channels/{w.general['id']}"
+    role = f"{space}/roles/{roles['Moderator']['id']}"
+    overwrite = {"type": "role", "allow": [], "deny": []}
+    cases: list[tuple[str, str, object, int]] = [
+        ("PUT", f"{channel}/permissions/{w.space_id}", {}, 422),
+        ("PUT", f"{channel}/permissions/{w.space_id}", {**overwrite, "type": "x"}, 400),
+        ("PUT", f"{channel}/permissions/not-an-id", overwrite, 404),
+        ("POST", f"{space}/emojis", {"name": "no-hyphens", "image": "x"}, 400),
+        ("POST", f"{space}/emojis", {}, 422),
+        ("PATCH", f"{space}/emojis/12345", {"name": "no-hyphens"}, 400),
+        ("POST", f"{space}/roles", {"name": "r", "color": -1}, 400),
+        ("POST", f"{space}/roles", {"name": 5}, 422),
+        ("PATCH", role, {"permissions": ["no_such_permission"]}, 400),
+        ("PATCH", role, {"hoist": "yes"}, 422),
+        ("PATCH", f"{space}/roles", [{"id": "x", "position": 1}], 404),
+        ("POST", f"{space}/channels", {"name": "c", "type": "hologram"}, 400),
+        ("POST", f"{space}/channels", {}, 422),
+        ("PATCH", channel, {"rate_limit": -1}, 400),
+        ("PATCH", channel, {"position": "top"}, 422),
+        ("PATCH", f"{space}/channels", [{"id": w.general["id"]}], 422),
+        ("PATCH", space, {"afk_timeout": -5}, 400),
+        ("PATCH", space, {"public": "yes"}, 422),
+    ]
+    for method, url, body, invalid_status in cases:
+        r = await client.request(method, url, json=body, headers=w.member.headers)
+        error = assert_error(r, 403, "forbidden")
+        assert error["message"].startswith("missing permission: "), (method, url, body)
+        r = await client.request(method, url, json=body, headers=w.owner.headers)
+        assert r.status_code == invalid_status, (method, url, body, r.text)
+    # DELETE of an emoji is idempotent; a malformed id is no exception to the permission.
+    r = await client.delete(f"{space}/emojis/not-an-id", headers=w.member.headers)
+    assert_error(r, 403, "forbidden")
+    r = await client.delete(f"{space}/emojis/not-an-id", headers=w.owner.headers)
+    assert r.json() == {"data": None}

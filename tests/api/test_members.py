@@ -143,13 +143,14 @@ async def test_member_patch_checks_each_field(client: httpx.AsyncClient) -> None
     target = await register(client, "target")
     await join_by_invite(client, w.owner, target, w.space_id)
     url = f"/api/v1/spaces/{w.space_id}/members/{target.id}"
-    # A plain member can do nothing to others.
+    # A plain member can change nothing of others.
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()
     for body, permission in [
         ({"nickname": "x"}, "manage_nicknames"),
         ({"mute": True}, "mute_members"),
         ({"deaf": True}, "deafen_members"),
-        ({"roles": []}, "manage_roles"),
-        ({"timed_out_until": None}, "moderate_members"),
+        ({"roles": [roles["Moderator"]["id"]]}, "manage_roles"),
+        ({"timed_out_until": soon}, "moderate_members"),
     ]:
         r = await client.patch(url, json=body, headers=w.member.headers)
         assert r.json()["error"]["message"] == f"missing permission: {permission}", body
@@ -179,6 +180,57 @@ async def test_member_patch_checks_each_field(client: httpx.AsyncClient) -> None
         ),
         404,
     )
+
+
+async def test_member_patch_needs_nothing_for_unchanged_fields(client: httpx.AsyncClient) -> None:
+    """A client may send the whole member object with a nickname change: fields equal to the
+    target's current values need no permission (only the nickname is checked)."""
+    w = await make_world(client)
+    roles = await roles_by_name(client, w.owner, w.space_id)
+    target = await register(client, "target")
+    await join_by_invite(client, w.owner, target, w.space_id)
+    url = f"/api/v1/spaces/{w.space_id}/members/{target.id}"
+    # A nickname moderator: manage_nicknames only.
+    r = await client.post(
+        f"/api/v1/spaces/{w.space_id}/roles",
+        json={"name": "Nicks", "permissions": ["manage_nicknames"]},
+        headers=w.owner.headers,
+    )
+    nicks = r.json()["data"]["id"]
+    await give_role(client, w.owner, w.space_id, w.member, nicks)
+    current = (await client.get(url, headers=w.member.headers)).json()["data"]
+    whole = {
+        "nick": "renamed",
+        "mute": current["mute"],
+        "deaf": current["deaf"],
+        "roles": current["roles"] + [w.space_id],  # @everyone is implied
+        "communication_disabled_until": None,
+    }
+    r = await client.patch(url, json=whole, headers=w.member.headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["nickname"] == "renamed"
+    # A field that does change still needs its permission.
+    for field, value, permission in [
+        ("mute", True, "mute_members"),
+        ("deaf", True, "deafen_members"),
+        ("roles", [roles["Moderator"]["id"]], "manage_roles"),
+    ]:
+        r = await client.patch(url, json={**whole, field: value}, headers=w.member.headers)
+        error = assert_error(r, 403, "forbidden")
+        assert error["message"] == f"missing permission: {permission}"
+
+
+async def test_member_patch_checks_permission_before_target(client: httpx.AsyncClient) -> None:
+    """The permission comes before the target lookup (API.md 3): a caller without it gets 403
+    for a non-member target; one with it gets 404."""
+    w = await make_world(client)
+    url = f"/api/v1/spaces/{w.space_id}/members/{w.other.id}"
+    r = await client.patch(url, json={"nickname": "x"}, headers=w.member.headers)
+    error = assert_error(r, 403, "forbidden")
+    assert error["message"] == "missing permission: manage_nicknames"
+    r = await client.patch(url, json={"mute": True}, headers=w.member.headers)
+    assert_error(r, 403, "forbidden")
+    assert_error(await client.patch(url, json={"nickname": "x"}, headers=w.owner.headers), 404)
 
 
 async def test_member_patch_roles_hierarchy(

@@ -201,6 +201,22 @@ async def test_paging_in_all_three_directions(client: httpx.AsyncClient) -> None
     assert_error(await client.get(url, params={"before": "x"}, headers=w.bot), 400)
 
 
+async def test_after_zero_pages_from_the_oldest(client: httpx.AsyncClient) -> None:
+    """`after=0` is present: the history from the start, oldest first (API.md 1.6/3.7); an
+    empty `after=` and `before=0` still mean "no cursor" (the newest page)."""
+    w = await seed_world(client)
+    ids = [(await send(client, w.bot, w.general_id, f"m{i}"))["id"] for i in range(4)]
+    url = f"/api/v1/channels/{w.general_id}/messages"
+    r = await client.get(url, params={"after": "0", "limit": 3}, headers=w.bot)
+    assert r.status_code == 200, r.text
+    assert [m["id"] for m in r.json()["data"]] == ids[:3]
+    assert r.json()["cursor"]["has_more"] is True
+    no_cursor: list[dict[str, str | int]] = [{"after": "", "limit": 3}, {"before": "0", "limit": 3}]
+    for params in no_cursor:
+        r = await client.get(url, params=params, headers=w.bot)
+        assert [m["id"] for m in r.json()["data"]] == ids[:-4:-1], params
+
+
 async def test_unknown_and_malformed_ids_are_404(client: httpx.AsyncClient) -> None:
     w = await seed_world(client)
     for path in (
@@ -210,6 +226,20 @@ async def test_unknown_and_malformed_ids_are_404(client: httpx.AsyncClient) -> N
         f"/api/v1/channels/{w.general_id}/messages/nope",
     ):
         assert_error(await client.get(path, headers=w.bot), 404, "not_found")
+
+
+async def test_wrong_method_on_post_only_message_paths_is_405(client: httpx.AsyncClient) -> None:
+    """`bulk-delete` and `upload` are literal segments, never a message id (API.md 1.1)."""
+    w = await seed_world(client)
+    base = f"/api/v1/channels/{w.general_id}/messages"
+    for literal in ("bulk-delete", "upload"):
+        for method in ("GET", "PATCH", "DELETE", "PUT"):
+            r = await client.request(method, f"{base}/{literal}", headers=w.owner)
+            assert_error(r, 405, "method_not_allowed")
+            assert r.headers["allow"] == "POST", (method, literal)
+    # The message-id route itself is unchanged.
+    sent = await send(client, w.bot, w.general_id, "still here")
+    assert (await client.get(f"{base}/{sent['id']}", headers=w.bot)).status_code == 200
 
 
 async def test_message_of_another_channel_is_not_found(client: httpx.AsyncClient) -> None:

@@ -133,7 +133,7 @@ async def test_backup_codes_are_single_use(server: ServerHandle, client: httpx.A
     assert (await _login(client, "ana", "password1", code=fresh[0])).status_code == 200
 
 
-async def test_disable_needs_password_and_code(
+async def test_disable_needs_password_and_checks_a_sent_code(
     server: ServerHandle, client: httpx.AsyncClient
 ) -> None:
     ana = await register(client, "ana", password="password1")
@@ -147,14 +147,34 @@ async def test_disable_needs_password_and_code(
         ),
         403,
     )
-    assert_error(await client.post(url, headers=ana.headers, json={"password": "password1"}), 403)
+    assert_error(await client.post(url, headers=ana.headers, json={}), 422)
+    # A code is optional, but one that is sent must be valid.
+    r = await client.post(url, headers=ana.headers, json={"password": "password1", "code": "1"})
+    assert_error(r, 403)
+    assert_error(await _login(client, "ana", "password1"), 401, "mfa_required")
     r = await client.post(
         url, headers=ana.headers, json={"password": "password1", "code": totp.at(T0 + 30)}
     )
     assert r.status_code == 200
+    assert r.json()["data"] == {"enabled": False}
     assert (await _login(client, "ana", "password1")).status_code == 200
     r = await client.post(url, headers=ana.headers, json={"password": "password1", "code": "1"})
     assert_error(r, 400)
     # Enabling twice while active is refused.
     await enable_mfa(server, client, ana.headers)
     assert_error(await client.post("/api/v1/auth/2fa/enable", headers=ana.headers), 409)
+
+
+async def test_disable_with_password_only(server: ServerHandle, client: httpx.AsyncClient) -> None:
+    """The client sends only `password` (CLIENT.md 4.1)."""
+    ana = await register(client, "ana", password="password1")
+    await enable_mfa(server, client, ana.headers)
+    url = "/api/v1/auth/2fa/disable"
+    assert_error(await client.post(url, headers=ana.headers, json={"password": "bad-pass"}), 403)
+    assert_error(await _login(client, "ana", "password1"), 401, "mfa_required")
+    r = await client.post(url, headers=ana.headers, json={"password": "password1"})
+    assert r.status_code == 200
+    assert r.json()["data"] == {"enabled": False}
+    me = (await client.get("/api/v1/users/@me", headers=ana.headers)).json()["data"]
+    assert me["mfa_enabled"] is False
+    assert (await _login(client, "ana", "password1")).status_code == 200

@@ -160,13 +160,13 @@ async def test_overwrites_change_effective_access(client: httpx.AsyncClient) -> 
     await put_overwrite(
         client, w.owner, staff["id"], roles["Moderator"]["id"], "role", allow=("view_channel",)
     )
-    assert_error(await client.get(f"/api/v1/channels/{staff['id']}", headers=w.member.headers), 404)
+    assert_error(await client.get(f"/api/v1/channels/{staff['id']}", headers=w.member.headers), 403)
     await give_role(client, w.owner, w.space_id, w.member, roles["Moderator"]["id"])
     r = await client.get(f"/api/v1/channels/{staff['id']}", headers=w.member.headers)
     assert r.status_code == 200
     # A member deny beats the role allow.
     await put_overwrite(client, w.owner, staff["id"], w.member.id, "member", deny=("view_channel",))
-    assert_error(await client.get(f"/api/v1/channels/{staff['id']}", headers=w.member.headers), 404)
+    assert_error(await client.get(f"/api/v1/channels/{staff['id']}", headers=w.member.headers), 403)
     # Deleting the role removes the overwrites naming it.
     await client.delete(
         f"/api/v1/spaces/{w.space_id}/roles/{roles['Moderator']['id']}", headers=w.owner.headers

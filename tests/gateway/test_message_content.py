@@ -11,8 +11,7 @@ import pytest
 
 from accord.gateway import protocol
 from accord.gateway.fanout import sees_message_content, without_message_content
-from tests.api.messaging import seed_world
-from tests.api.test_uploads import multipart, upload
+from tests.api.messaging import multipart, seed_world, upload
 from tests.gateway.client import connected
 from tests.support import ServerHandle
 
