@@ -402,7 +402,7 @@ class MessageService(Service):
 
         def write(
             conn: sqlite3.Connection,
-        ) -> tuple[Message, dict[str, Any], AuditLogEntry | None, list[StoredFile]]:
+        ) -> tuple[Message, dict[str, Any], AuditLogEntry | None, message_store.DeletedMessages]:
             if principal is not None:
                 access = load_channel_access(conn, channel_id, principal)
                 audience = access.audience()
@@ -436,18 +436,21 @@ class MessageService(Service):
                         )
             elif message.author_id != as_author_id:
                 raise ForbiddenError("you can only delete your own messages")
-            deleted = message_store.delete_message(conn, message)
-            return message, audience, entry, deleted.files
+            return message, audience, entry, message_store.delete_message(conn, message)
 
-        message, audience, entry, files = await self.db.write(write)
+        message, audience, entry, deleted = await self.db.write(write)
         self.ctx.get(AuditLogService).published(entry)
-        data = {
-            "id": str(message.id),
-            "channel_id": str(message.channel_id),
-            "space_id": None if message.space_id is None else str(message.space_id),
-        }
+        space_id = None if message.space_id is None else str(message.space_id)
+        data = {"id": str(message.id), "channel_id": str(message.channel_id), "space_id": space_id}
         self.ctx.publish(Event(type="message.delete", data=data, **audience))
-        await self.ctx.get(FileCleanup).release(files)
+        replies = [i for i in deleted.ids if i != message.id]
+        if replies:
+            # A thread parent takes its replies with it: say so, as bulk delete does.
+            bulk = {"ids": [str(i) for i in replies], "channel_id": data["channel_id"]}
+            self.ctx.publish(
+                Event(type="message.delete_bulk", data={**bulk, "space_id": space_id}, **audience)
+            )
+        await self.ctx.get(FileCleanup).release(deleted.files)
 
     async def bulk_delete(
         self,

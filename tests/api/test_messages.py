@@ -18,6 +18,7 @@ from tests.api.messaging import (
     set_overwrite,
     time_out,
 )
+from tests.spaces_support import drain
 from tests.support import ServerHandle, assert_error, register
 
 
@@ -438,6 +439,39 @@ async def test_threads(client: httpx.AsyncClient) -> None:
     assert_error(r, 400)
     r = await client.post(url, json={"content": "x", "thread_id": "99999999999"}, headers=w.bot)
     assert_error(r, 404)
+
+
+async def test_deleting_a_thread_parent_reports_its_replies(
+    server: ServerHandle, client: httpx.AsyncClient
+) -> None:
+    w = await seed_world(client)
+    parent = await send(client, w.owner, w.general_id, "parent")
+    replies = [
+        await send(client, w.bot, w.general_id, f"t{i}", thread_id=parent["id"]) for i in range(2)
+    ]
+    url = f"/api/v1/channels/{w.general_id}/messages/{parent['id']}"
+    with server.ctx.bus.subscribed() as sub:
+        r = await client.delete(url, headers=w.owner)
+        assert r.status_code == 200
+        deleted = await next_event(sub, "message.delete")
+        bulk = await next_event(sub, "message.delete_bulk")
+    assert deleted.data["id"] == parent["id"]
+    assert bulk.data["ids"] == [m["id"] for m in replies]
+    assert bulk.data["channel_id"] == w.general_id
+    for reply in replies:
+        r = await client.get(
+            f"/api/v1/channels/{w.general_id}/messages/{reply['id']}", headers=w.bot
+        )
+        assert_error(r, 404)
+    # A message without replies sends no bulk event.
+    lone = await send(client, w.owner, w.general_id, "lone")
+    with server.ctx.bus.subscribed() as sub:
+        r = await client.delete(
+            f"/api/v1/channels/{w.general_id}/messages/{lone['id']}", headers=w.owner
+        )
+        await next_event(sub, "message.delete")
+        await trio.sleep(0.05)
+        assert not [e for e in drain(sub) if getattr(e, "type", "") == "message.delete_bulk"]
 
 
 async def test_search(server: ServerHandle, client: httpx.AsyncClient) -> None:
