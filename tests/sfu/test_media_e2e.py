@@ -247,6 +247,15 @@ async def test_voice_end_to_end(
             await node.process.wait()
 
 
+async def until_counted(node: Node, counter: str, sender: VoiceConnection) -> None:
+    """Send one frame at a time until the node's `counter` grows (a change was applied)."""
+    start = (await _node_health(node))["counters"][counter]
+    with trio.fail_after(5):
+        while (await _node_health(node))["counters"][counter] <= start:
+            await sender.send_frame()
+            await trio.sleep(0.05)
+
+
 async def _node_health(node: Node) -> dict[str, Any]:
     match = await node.wait_for(r"listening on (http://\S+)")
     async with httpx.AsyncClient(base_url=match.group(1)) as direct:
@@ -355,21 +364,25 @@ async def test_moderator_mute_and_deafen_reach_live_media(
 
             r = await client.patch(moderate, json={"mute": True}, headers=owner.headers)
             assert r.status_code == 200, r.text
-            await trio.sleep(0.5)  # main tells the node right after answering
+            # Main tells the node right after answering: wait until the node drops her audio.
+            await until_counted(node, "media_drop_muted", talker)
+            await trio.sleep(0.2)  # copies made before the mute applied are still arriving
+            heard = received(moderator, talker)
             await send_frames(talker, 5)
             await trio.sleep(0.3)
-            assert received(moderator, talker) == 5
+            assert received(moderator, talker) == heard
 
             r = await client.patch(
                 moderate, json={"mute": False, "deaf": True}, headers=owner.headers
             )
             assert r.status_code == 200
-            await trio.sleep(0.5)
-            await send_frames(talker, 5)
-            await settle(lambda: received(moderator, talker) == 10)
+            await until_counted(node, "media_drop_deafened", moderator)
+            await send_frames(talker, 5)  # unmuted again: heard
+            await settle(lambda: received(moderator, talker) >= heard + 5)
+            got = received(talker, moderator)
             await send_frames(moderator, 5)
             await trio.sleep(0.3)
-            assert received(talker, moderator) == 0  # server-deafened
+            assert received(talker, moderator) == got  # server-deafened: nothing reaches her
     finally:
         if node.process.returncode is None:
             node.process.kill()
