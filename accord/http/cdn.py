@@ -152,6 +152,12 @@ async def app_icon(app_id: str, name: str) -> Response:
     return await _image("app_icons", app_id, name)
 
 
+@blueprint.get("/role-icons/<role_id>/<name>")
+async def role_icon(role_id: str, name: str) -> Response:
+    """GET /cdn/role-icons/{role_id}/{hash}.png."""
+    return await _image("role_icons", role_id, name)
+
+
 @blueprint.get("/emojis/<name>")
 async def emoji(name: str) -> Response:
     """GET /cdn/emojis/{emoji_id}.png (.gif for animated emojis)."""

@@ -21,15 +21,26 @@ from accord.models.roles import Role
 from accord.permissions import reorder_positions, unknown_permissions
 from accord.services.audit_log import AuditLogService, audit
 from accord.services.context import Context, Service
+from accord.services.file_cleanup import FileCleanup
+from accord.services.images import ImageService, PreparedImage
 from accord.services.permissions import SpaceAccess, space_access
-from accord.services.spaces import check_range, check_text, clean_name
+from accord.services.spaces import check_range, clean_name
 from accord.storage import channels as channel_store
+from accord.storage import file_refs
 from accord.storage import roles as role_store
+from accord.storage.file_refs import StoredFile
 from accord.times import now_ts
 
 ROLES_PER_SPACE = 250  # D23
 COLOR_MAX = 0xFFFFFF
-ICON_MAX = 1024
+ICONS = "role_icons"  # stored image kind (CDN: /cdn/role-icons/{role_id}/{hash}.png)
+EMOJI_ICON_MAX = 32
+
+
+def is_emoji_text(text: str) -> bool:
+    """A short run of non-ASCII characters (an emoji with its joiners and selectors): no
+    letters, digits, ':' or '/' that a URL or free text would need."""
+    return 1 <= len(text) <= EMOJI_ICON_MAX and all(ord(c) > 0x7F for c in text)
 
 
 def check_permission_names(names: list[str], field: str = "permissions") -> list[str]:
@@ -100,9 +111,6 @@ def _role_fields(changes: dict[str, Any]) -> dict[str, Any]:
     for flag in ("hoist", "mentionable"):
         if changes.get(flag) is not None:
             fields[flag] = bool(changes[flag])
-    if "icon" in changes:
-        icon = changes["icon"]
-        fields["icon"] = None if icon is None else check_text(icon, "icon", ICON_MAX)
     if changes.get("permissions") is not None:
         fields["permissions"] = check_permission_names(changes["permissions"])
     return fields
@@ -176,8 +184,23 @@ class RoleService(Service):
         holds the fields sent (None for icon clears it). The fields are checked after the
         permission, the role's existence and the hierarchy (API.md 3.10)."""
         position: int | None = changes.get("position")
+        images = self.ctx.get(ImageService)
+        icon: str | None = changes.get("icon")
+        prepared: PreparedImage | None = None
+        if icon is not None:
+            # G-25: an icon is an uploaded image (a data URI, stored and served by the CDN) or
+            # an emoji, never a URL to anywhere; the current value is accepted unchanged.
+            # Checked after the permission, like every field.
+            current = await self.db.read(self._editable, principal, space_id, role_id)
+            if icon != current.icon:
+                if icon.startswith("data:"):
+                    prepared = await images.prepare(icon, field="icon", max_bytes=256 * 1024)
+                elif not is_emoji_text(icon):
+                    raise ValidationError("must be an image (data URI) or an emoji", field="icon")
 
-        def write(conn: sqlite3.Connection) -> tuple[list[Role], list[AuditLogEntry]]:
+        def write(
+            conn: sqlite3.Connection,
+        ) -> tuple[list[Role], list[AuditLogEntry], list[StoredFile]]:
             access = space_access(conn, space_id, principal)
             access.require("manage_roles")
             before = {r.id: r for r in role_store.list_roles(conn, space_id)}
@@ -192,6 +215,13 @@ class RoleService(Service):
                 access.require_can_grant(
                     frozenset(fields["permissions"]) - frozenset(role.permissions)
                 )
+            replaced: list[StoredFile] = []
+            if "icon" in changes:
+                # Written inside the transaction: a refused change leaves no file (D17).
+                stored = None if prepared is None else images.save_prepared(prepared, ICONS)
+                fields["icon"] = icon if stored is None else stored.hash
+                if fields["icon"] != role.icon:
+                    replaced = file_refs.image_files(ICONS, role.icon)
             now = now_ts()
             role_store.update_role(conn, role_id, fields, now)
             moved: set[int] = set()
@@ -200,9 +230,11 @@ class RoleService(Service):
             updated = {r.id: r for r in role_store.list_roles(conn, space_id)}
             changed = [updated[role_id]] if fields or role_id in moved else []
             changed += [updated[i] for i in sorted(moved - {role_id})]
-            return changed, _audit_roles(conn, self.ctx, principal, before, changed, reason)
+            entries = _audit_roles(conn, self.ctx, principal, before, changed, reason)
+            return changed, entries, replaced
 
-        changed, entries = await self.db.write(write)
+        changed, entries, replaced = await self.db.write(write)
+        await self.ctx.get(FileCleanup).release(replaced)
         if not changed:
             return await self._get(principal, space_id, role_id)
         self.ctx.publish(
@@ -211,6 +243,19 @@ class RoleService(Service):
         )
         self.ctx.get(AuditLogService).published(*entries)
         return changed[0]
+
+    @staticmethod
+    def _editable(
+        conn: sqlite3.Connection, principal: Principal, space_id: int, role_id: int
+    ) -> Role:
+        """The role, if the caller may edit it (manage_roles and above it)."""
+        access = space_access(conn, space_id, principal)
+        access.require("manage_roles")
+        role = role_store.get_role(conn, space_id, role_id)
+        if role is None:
+            raise NotFoundError("unknown_role")
+        access.require_outranks_role(role.position)
+        return role
 
     async def _get(self, principal: Principal, space_id: int, role_id: int) -> Role:
         def read(conn: sqlite3.Connection) -> Role:
@@ -263,7 +308,9 @@ class RoleService(Service):
     ) -> None:
         """DELETE /spaces/{id}/roles/{rid}: manage_roles, not @everyone, ROLE-HIERARCHY."""
 
-        def write(conn: sqlite3.Connection) -> tuple[list[Channel], AuditLogEntry]:
+        def write(
+            conn: sqlite3.Connection,
+        ) -> tuple[list[Channel], AuditLogEntry, list[StoredFile]]:
             access = space_access(conn, space_id, principal)
             access.require("manage_roles")
             role = role_store.get_role(conn, space_id, role_id)
@@ -275,9 +322,10 @@ class RoleService(Service):
             touched = role_store.delete_role(conn, space_id, role_id)
             entry = _audit_role(conn, self.ctx, principal, "role_delete", role, None, reason)
             channels = channel_store.channels_by_ids(conn, space_id, touched) if touched else []
-            return channels, entry
+            return channels, entry, file_refs.image_files(ICONS, role.icon)
 
-        channels, entry = await self.db.write(write)
+        channels, entry, files = await self.db.write(write)
+        await self.ctx.get(FileCleanup).release(files)
         self.ctx.publish(
             Event(
                 type="role.delete",

@@ -227,7 +227,7 @@ class ServedFile:
 
 
 _INLINE_PREFIXES = ("image/", "video/", "audio/")
-_IMAGE_KINDS = {"avatars", "banners", "icons", "app_icons"}
+_IMAGE_KINDS = {"avatars", "banners", "icons", "app_icons", "role_icons"}
 _DEFAULT_AVATAR_COLOURS = (
     (88, 101, 242),
     (116, 127, 141),
@@ -264,7 +264,7 @@ class CdnService(Service):
         return ServedFile(path, content_type, size, f'"{key}"', inline, filename)
 
     async def image(self, kind: str, image_hash: str, fmt: str) -> ServedFile | None:
-        """An avatar, banner, space icon or application icon by its hash (D17a): `.png`
+        """An avatar, banner, space, application or role icon by its hash (D17a): `.png`
         always, `.gif` for animated (`a_`) hashes."""
         if kind not in _IMAGE_KINDS:
             return None

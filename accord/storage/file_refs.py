@@ -25,6 +25,7 @@ _IMAGE_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "banners": (("users", "banner"), ("spaces", "banner")),
     "icons": (("spaces", "icon"),),
     "app_icons": (("applications", "icon"),),
+    "role_icons": (("roles", "icon"),),
 }
 _GIF = "_gif"
 
@@ -94,12 +95,16 @@ def channel_files(conn: sqlite3.Connection, channel_id: int) -> list[StoredFile]
 
 def space_files(conn: sqlite3.Connection, space_id: int) -> list[StoredFile]:
     """The files of everything a space's deletion cascades to: its own icon and banner, its
-    messages' attachments, its emojis and its soundboard sounds."""
+    roles' icons, its messages' attachments, its emojis and its soundboard sounds."""
     files: list[StoredFile] = []
     row = conn.execute("SELECT icon, banner FROM spaces WHERE id = ?", (space_id,)).fetchone()
     if row is not None:
         files += image_files("icons", row[0])
         files += image_files("banners", row[1])
+    for (icon,) in conn.execute(
+        "SELECT icon FROM roles WHERE space_id = ? AND icon IS NOT NULL", (space_id,)
+    ):
+        files += image_files("role_icons", icon)
     for (key,) in conn.execute(
         "SELECT DISTINCT a.storage_key FROM channels c JOIN messages m ON m.channel_id = c.id"
         " JOIN attachments a ON a.message_id = m.id WHERE c.space_id = ?",

@@ -23,13 +23,13 @@ class FileStore:
         self.root = Path(root)
 
     def _dir(self, kind: str) -> Path:
-        if not _KIND.match(kind):
+        if not _KIND.fullmatch(kind):
             raise ValueError(f"bad file kind {kind!r}")
         return self.root / kind
 
     def path_of(self, kind: str, key: str) -> Path | None:
         """The path of a stored file, or None for a malformed key (never outside the store)."""
-        if not _KEY.match(key):
+        if not _KEY.fullmatch(key):
             return None
         return self._dir(kind) / key[:2] / key
 

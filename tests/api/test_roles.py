@@ -3,10 +3,13 @@ reorder and delete with validation, the grant rule, the hierarchy, caps and even
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
 from accord.services import roles as role_service
+from tests.api.messaging import data_uri, png_bytes
 from tests.spaces_support import controls, drain, events, give_role, make_world, roles_by_name
 from tests.support import ServerHandle, assert_error
 
@@ -255,3 +258,44 @@ async def test_delete_role(server: ServerHandle, client: httpx.AsyncClient) -> N
         f"/api/v1/spaces/{w.space_id}/members/{w.member.id}", headers=w.owner.headers
     )
     assert r.json()["data"]["roles"] == []
+
+
+async def test_role_icon_is_an_uploaded_image_or_an_emoji(
+    server: ServerHandle, client: httpx.AsyncClient
+) -> None:
+    """G-25: a role icon is an image stored by the server (served under /cdn/role-icons) or an
+    emoji; URLs and other text are refused; a replaced or deleted icon's file goes (D17)."""
+    w = await make_world(client)
+    roles = await roles_by_name(client, w.owner, w.space_id)
+    role_id = roles["Moderator"]["id"]
+    url = f"/api/v1/spaces/{w.space_id}/roles/{role_id}"
+    for bad in ("https://tracker.example/pixel.png", "shield", "data:image/png;base64,!!!"):
+        r = await client.patch(url, json={"icon": bad}, headers=w.owner.headers)
+        assert assert_error(r, 400)["details"]["field"] == "icon", bad
+    # A plain member can't learn anything about the icon check (permission first).
+    r = await client.patch(url, json={"icon": "shield"}, headers=w.member.headers)
+    assert_error(r, 403)
+
+    r = await client.patch(url, json={"icon": data_uri(png_bytes())}, headers=w.owner.headers)
+    assert r.status_code == 200, r.text
+    icon = r.json()["data"]["icon"]
+    assert len(icon) == 64
+    cdn = await client.get(f"/cdn/role-icons/{role_id}/{icon}.png")
+    assert cdn.status_code == 200
+    assert cdn.headers["content-type"] == "image/png"
+    stored = Path(server.ctx.settings.storage_dir) / "role_icons" / icon[:2] / icon
+    assert stored.is_file()
+    # Sending the current hash back (a client echoing the role) changes nothing.
+    r = await client.patch(url, json={"icon": icon, "hoist": True}, headers=w.owner.headers)
+    assert r.json()["data"]["icon"] == icon
+    assert stored.is_file()
+
+    # An emoji replaces it; the image file goes.
+    r = await client.patch(url, json={"icon": "🛡️"}, headers=w.owner.headers)
+    assert r.json()["data"]["icon"] == "🛡️"
+    assert not stored.is_file()
+    r = await client.patch(url, json={"icon": data_uri(png_bytes())}, headers=w.owner.headers)
+    assert stored.is_file()
+    r = await client.delete(url, headers=w.owner.headers)
+    assert r.status_code == 200
+    assert not stored.is_file()
