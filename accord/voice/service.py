@@ -51,7 +51,10 @@ from accord.ids import parse_id
 from accord.models.sfu_nodes import SfuNode
 from accord.ratelimit import RateLimiter
 from accord.services.context import Context, Service
+from accord.services.members import member_updated
 from accord.services.permissions import channel_access, space_access, space_access_for
+from accord.storage import members as member_store
+from accord.storage import users as user_store
 from accord.storage import voice as voice_store
 from accord.voice.allocation import voice_regions
 from accord.voice.join_token import sign_join_token
@@ -675,6 +678,7 @@ class VoiceService(Service):
         target to have `connect` on the new channel and ignores its user limit (D14c).
         """
         moving = channel_id is not _UNSET
+        flags_changed: list[Event] = []
 
         def work(conn: sqlite3.Connection) -> _JoinCheck | None:
             actor = space_access(conn, space_id, principal)
@@ -694,6 +698,12 @@ class VoiceService(Service):
             if target_id != principal.user_id and not privileged and outranked:
                 raise ForbiddenError("the member has an equal or higher role")
             voice_store.set_member_voice_flags(conn, space_id, target_id, mute=mute, deaf=deaf)
+            if mute is not None or deaf is not None:
+                # The member row changed: its readers (member lists) see it like any edit.
+                member = member_store.get_member(conn, space_id, target_id)
+                user = user_store.get_user(conn, target_id)
+                if member is not None and user is not None:
+                    flags_changed.append(member_updated(member, user))
             if moving and channel_id is not None:
                 check = _check_join(conn, channel_id, target_principal)
                 if check.space_id != space_id:
@@ -703,6 +713,9 @@ class VoiceService(Service):
 
         check = await self.db.write(work)
         async with self._user_lock(target_id):
+            # Published under the lock: the voice follower's recheck of this member.update
+            # waits for it and finds the live state already matching.
+            self.ctx.publish(*flags_changed)
             current = self.states.get(target_id)
             if current is None or current.space_id != space_id:
                 if moving:

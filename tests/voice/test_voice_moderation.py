@@ -5,7 +5,9 @@ checks; server mute sticks to the member for later joins."""
 from __future__ import annotations
 
 import httpx
+import trio
 
+from tests.spaces_support import drain
 from tests.support import ServerHandle, assert_error, register
 from tests.voice.support import JOIN, join_space, make_channel, make_space, next_event, voice
 
@@ -35,10 +37,20 @@ async def test_moderator_mutes_moves_and_disconnects(
     with server.ctx.bus.subscribed() as sub:
         r = await client.patch(url, json={"mute": True, "deaf": True}, headers=owner.headers)
         assert r.status_code == 200, r.text
+        edited = await next_event(sub, "member.update")
         update = await next_event(sub, "voice.state_update")
+        await trio.sleep(0.1)
+        # One state update: the member.update's recheck found the live state already right.
+        assert not [e for e in drain(sub) if getattr(e, "type", "") == "voice.state_update"]
     assert r.json()["data"]["mute"] is True
     assert update.data["mute"] is True
     assert update.data["deaf"] is True
+    # Member lists follow server mute/deaf like any member edit.
+    assert (edited.data["user_id"], edited.data["mute"], edited.data["deaf"]) == (
+        member.id,
+        True,
+        True,
+    )
 
     # Move into a full-sized channel: movers bypass the limit; the target must be in voice.
     r = await client.patch(url, json={"channel_id": str(second)}, headers=owner.headers)
