@@ -117,6 +117,16 @@ class LiveKit:
             token = token.with_name(name)
         return str(token.to_jwt())
 
+    async def check(self) -> int:
+        """Reach the server API (ListRooms) with the configured key: the number of rooms.
+        Raises LiveKitError when LiveKit can't be reached or refuses the credentials."""
+        room = _room()
+        request = room.ListRoomsRequest()
+        reply = await self._call(
+            "ListRooms", request, room.ListRoomsResponse, _grants(room_list=True)
+        )
+        return len(reply.rooms)
+
     async def create_room(self, name: str) -> None:
         request = _room().CreateRoomRequest(name=name, empty_timeout=ROOM_EMPTY_TIMEOUT_S)
         await self._call("CreateRoom", request, _models().Room, _grants(room_create=True))

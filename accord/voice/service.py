@@ -207,6 +207,8 @@ class VoiceService(Service):
                 nursery.start_soon(self._serve_deadlines)
                 nursery.start_soon(self._reap_nodes)
                 nursery.start_soon(self._watch_shutdown)
+                if self.livekit is not None:
+                    nursery.start_soon(self._check_livekit, self.livekit)
                 task_status.started()
         finally:
             with trio.CancelScope(shield=True):
@@ -214,6 +216,16 @@ class VoiceService(Service):
                     await self._shut_down_voice()
                     await self._drain_cleanups()
                 await self.http.aclose()
+
+    async def _check_livekit(self, livekit: LiveKit) -> None:
+        """RT-32: say at start-up whether LiveKit answers with these credentials. Not fatal:
+        LiveKit may start later; joins report the outage meanwhile."""
+        try:
+            rooms = await livekit.check()
+        except LiveKitError as exc:
+            log.warning("LiveKit is not reachable with the configured key and URL: %s", exc)
+            return
+        log.info("LiveKit reachable (%d room(s) open)", rooms)
 
     async def _watch_shutdown(self) -> None:
         await self.ctx.shutting_down.wait()

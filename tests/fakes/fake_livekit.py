@@ -29,6 +29,7 @@ _GRANTS = {
     "ListParticipants": ("roomAdmin", True),
     "RemoveParticipant": ("roomAdmin", True),
     "UpdateParticipant": ("roomAdmin", True),
+    "ListRooms": ("roomList", False),
 }
 
 
@@ -62,7 +63,8 @@ class FakeLiveKit:
         self._shutdown = trio.Event()
 
     def methods(self) -> list[str]:
-        return [call.method for call in self.calls]
+        """The methods called, in order, but the start-up check (ListRooms)."""
+        return [call.method for call in self.calls if call.method != "ListRooms"]
 
     def add_participant(self, room_name: str, identity: str) -> None:
         self.rooms.setdefault(room_name, set()).add(identity)
@@ -123,6 +125,10 @@ class FakeLiveKit:
             name = room.DeleteRoomRequest.FromString(data).room
             self.rooms.pop(name, None)
             reply = room.DeleteRoomResponse()
+        elif method == "ListRooms":
+            room.ListRoomsRequest.FromString(data)
+            name = ""
+            reply = room.ListRoomsResponse(rooms=[models.Room(name=n) for n in sorted(self.rooms)])
         elif method == "ListParticipants":
             name = room.ListParticipantsRequest.FromString(data).room
             reply = room.ListParticipantsResponse(

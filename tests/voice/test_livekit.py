@@ -90,7 +90,8 @@ async def test_join_creates_room_and_mints_a_scoped_token(
         "canPublishData": True,
     }
     assert fake.methods() == ["CreateRoom"]
-    assert fake.calls[0].grants.get("roomCreate") is True
+    [create] = [call for call in fake.calls if call.method == "CreateRoom"]
+    assert create.grants.get("roomCreate") is True
     assert room_name(channel_id) in fake.rooms
     assert fake.refused == []
 
@@ -211,3 +212,33 @@ async def test_server_mute_and_deaf_apply_to_the_live_participant(
     await wait_until(lambda: fake.permissions[(room, owner.id)].can_subscribe)
     assert fake.permissions[(room, owner.id)].can_publish is True
     assert "UpdateParticipant" in fake.methods()
+
+
+async def test_start_up_checks_that_livekit_answers(
+    server: ServerHandle, fake: FakeLiveKit
+) -> None:
+    """RT-32: the server asks LiveKit (ListRooms, with a room-list grant) once at start-up."""
+    await wait_until(lambda: [c.method for c in fake.calls] == ["ListRooms"])
+    assert not fake.refused
+
+
+class TestUnreachableLiveKitAtStartUp:
+    @pytest.fixture
+    def server_env(self, fake: FakeLiveKit) -> dict[str, str]:
+        fake.fail["ListRooms"] = 500
+        return {
+            "ACCORD_VOICE_BACKEND": "livekit",
+            "LIVEKIT_URL": PUBLIC_URL,
+            "LIVEKIT_INTERNAL_URL": fake.url,
+            "LIVEKIT_API_KEY": KEY,
+            "LIVEKIT_API_SECRET": SECRET,
+            "LIVEKIT_TIMEOUT_S": "0.5",
+        }
+
+    async def test_warns_and_keeps_serving(
+        self, server: ServerHandle, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        await wait_until(
+            lambda: any("LiveKit is not reachable" in r.getMessage() for r in caplog.records)
+        )
+        assert (await client.get("/health")).status_code == 200
