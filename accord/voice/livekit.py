@@ -17,10 +17,10 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 import trio
 
 if TYPE_CHECKING:
+    import httpx
     from google.protobuf.message import Message
     from livekit.api.access_token import VideoGrants
 
@@ -189,7 +189,7 @@ class LiveKit:
                 )
         except trio.TooSlowError:
             raise LiveKitError(f"LiveKit {method} timed out") from None
-        except httpx.HTTPError as exc:
+        except _http_error() as exc:
             raise LiveKitError(f"LiveKit {method} failed: {type(exc).__name__}") from exc
         if response.status_code != 200:
             code, message = _twirp_error(response)
@@ -200,6 +200,12 @@ class LiveKit:
             return reply.FromString(response.content)
         except (DecodeError, ValueError) as exc:
             raise LiveKitError(f"LiveKit {method} sent a malformed reply") from exc
+
+
+def _http_error() -> type[Exception]:
+    import httpx  # imported with the first call: the HTTP client exists by then
+
+    return httpx.HTTPError
 
 
 def _twirp_error(response: httpx.Response) -> tuple[str, str]:

@@ -13,10 +13,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-import httpx
 import trio
+
+if TYPE_CHECKING:
+    import httpx
 
 from accord.errors import NotFoundError, ValidationError
 from accord.models.sfu_nodes import SfuNode
@@ -139,6 +142,12 @@ class SfuRegistry(Service):
         return choose_node(self._online.values(), region)
 
 
+def _http_error() -> type[Exception]:
+    import httpx  # loaded with the first node call (see VoiceService.http)
+
+    return httpx.HTTPError
+
+
 async def end_node_session(
     http: httpx.AsyncClient, node: SfuNode, node_session: str, secret: str | None
 ) -> bool:
@@ -177,7 +186,7 @@ async def _node_call(
     try:
         with trio.fail_after(NODE_CALL_TIMEOUT_S):
             response = await http.post(url, headers=headers, json=body)
-    except (trio.TooSlowError, httpx.HTTPError) as exc:
+    except (trio.TooSlowError, _http_error()) as exc:
         log.warning("SFU node %r: %s for session %s failed: %r", node.id, action, node_session, exc)
         return False
     if response.status_code >= 300:

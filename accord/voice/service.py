@@ -31,11 +31,13 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 import orjson
 import trio
+
+if TYPE_CHECKING:
+    import httpx
 
 from accord.auth.principal import Principal
 from accord.errors import (
@@ -178,7 +180,7 @@ class VoiceService(Service):
         self.states = VoiceStates()
         self.nodes = ctx.get(SfuRegistry)
         self.backend = self.settings.voice_backend
-        self.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
+        self._http: httpx.AsyncClient | None = None
         livekit = self.settings.livekit
         self.livekit = LiveKit(livekit, self.http) if livekit is not None else None
         self.signal_drops: Counter[str] = Counter()
@@ -215,7 +217,18 @@ class VoiceService(Service):
                 with trio.move_on_after(SHUTDOWN_CLEANUP_S):
                     await self._shut_down_voice()
                     await self._drain_cleanups()
-                await self.http.aclose()
+                if self._http is not None:
+                    await self._http.aclose()
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The client for node and LiveKit calls, made on first use: httpx is imported then,
+        so a main server that never calls a node doesn't carry it (idle memory)."""
+        if self._http is None:
+            import httpx
+
+            self._http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
+        return self._http
 
     async def _check_livekit(self, livekit: LiveKit) -> None:
         """RT-32: say at start-up whether LiveKit answers with these credentials. Not fatal:
