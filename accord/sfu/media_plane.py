@@ -441,6 +441,20 @@ class MediaPlane:
             "participants", "gauge", "Participants on this node.", [("", float(node.sessions.load))]
         )
         metric("rooms", "gauge", "Rooms on this node.", [("", float(len(self.rooms)))])
+        # How datagrams left (Cython loop only): messages handed to the kernel, of which UDP
+        # GSO messages carrying several datagrams.
+        sends: list[dict[str, Any]] = [
+            stats
+            for stats in (getattr(f, "send_stats", None) for f in self.forwarders)
+            if isinstance(stats, dict)
+        ]
+        if sends and len(sends) == len(self.forwarders):
+            for key, help_text in (
+                ("send_messages", "Send messages handed to the kernel."),
+                ("gso_messages", "UDP GSO messages carrying several datagrams."),
+            ):
+                samples = [(f'{{worker="{i}"}}', float(st[key])) for i, st in enumerate(sends)]
+                metric(f"{key}_total", "counter", help_text, samples)
         busy = [(f'{{worker="{i}"}}', float(s.get("busy_ratio", 0.0))) for i, s in enumerate(per)]
         metric("forwarder_busy_ratio", "gauge", "Share of time the loop spent working.", busy)
         return "\n".join(lines) + "\n"

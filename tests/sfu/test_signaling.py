@@ -173,6 +173,7 @@ async def test_signaling_rules(nursery: trio.Nursery) -> None:
         assert "# TYPE accord_sfu_packets_in_total counter" in metrics
         assert 'accord_sfu_dropped_packets_total{worker="0",reason="auth_failed"}' in metrics
         assert "accord_sfu_participants 0" in metrics
+        assert 'accord_sfu_send_messages_total{worker="0"}' in metrics  # the Cython loop
         assert health["current_load"] == 0
         assert health["registered"] is False
     finally:
