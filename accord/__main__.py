@@ -31,6 +31,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     admin = sub.add_parser("admin", help="grant or revoke instance admin")
     admin.add_argument("action", choices=["grant", "revoke"])
     admin.add_argument("username")
+    files = sub.add_parser("files", help="stored-file maintenance")
+    files_sub = files.add_subparsers(dest="files_command", required=True)
+    sweep = files_sub.add_parser(
+        "sweep", help="remove stored files no row names any more (safe while serving)"
+    )
+    sweep.add_argument(
+        "--min-age", type=float, default=3600.0, help="skip files newer than this (s)"
+    )
+    sweep.add_argument("--dry-run", action="store_true", help="report, remove nothing")
     _add_extra_commands(sub)
     args = parser.parse_args(argv)
     try:
@@ -45,6 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _migrate(settings)
     if command == "admin":
         return _admin(settings, args.action, args.username)
+    if command == "files":
+        return _files_sweep(settings, args.min_age, args.dry_run)
     if command == "serve":
         return _serve(settings)
     handler = getattr(args, "handler", None)
@@ -100,6 +111,43 @@ def _admin(settings: Settings, action: str, username: str) -> int:
         print(f"accord: no user named {username!r}", file=sys.stderr)
         return 1
     print(f"{'granted' if action == 'grant' else 'revoked'} admin for {username}", file=sys.stderr)
+    return 0
+
+
+def _files_sweep(settings: Settings, min_age_s: float, dry_run: bool) -> int:
+    import time
+
+    from accord.storage.db import Database, connect
+    from accord.storage.file_refs import sweep
+    from accord.storage.files import FileStore
+    from accord.storage.migrate import MigrationError
+
+    db = Database(settings.database_path, readers=0)
+    try:
+        db.open_sync()  # migrated, so every table the check reads exists
+    except (MigrationError, sqlite3.Error) as exc:
+        print(f"accord: {exc}", file=sys.stderr)
+        return 1
+    db.close_sync()
+    conn = connect(db.path)
+    try:
+        report = sweep(
+            conn,
+            FileStore(settings.storage_dir),
+            older_than=time.time() - max(0.0, min_age_s),
+            dry_run=dry_run,
+        )
+    except (sqlite3.Error, OSError) as exc:
+        print(f"accord: sweep failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        conn.close()
+    verb = "would remove" if dry_run else "removed"
+    print(
+        f"checked {report.checked} stored file(s): {verb} {report.removed} unreferenced "
+        f"({report.removed_bytes} bytes) and {report.temporaries} stale temporary file(s)",
+        file=sys.stderr,
+    )
     return 0
 
 

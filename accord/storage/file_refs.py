@@ -14,8 +14,11 @@ the unlink).
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Iterable, Sequence
+
+from accord.storage.files import FileStore
 
 StoredFile = tuple[str, str]  # (kind, key)
 
@@ -120,3 +123,48 @@ def space_files(conn: sqlite3.Connection, space_id: int) -> list[StoredFile]:
     ):
         files.append(("sounds", key))
     return files
+
+
+@dataclasses.dataclass(slots=True)
+class SweepReport:
+    checked: int = 0
+    removed: int = 0
+    removed_bytes: int = 0
+    temporaries: int = 0
+
+
+def sweep(
+    conn: sqlite3.Connection,
+    store: FileStore,
+    *,
+    older_than: float,
+    dry_run: bool = False,
+    batch: int = 500,
+) -> SweepReport:
+    """Remove stored files no row names (left behind before D17 cleanup existed, or by a
+    crash between a commit and its cleanup), and stale temporaries. Only files last modified
+    before `older_than` (unix time) are considered. Each batch is checked and unlinked inside
+    `BEGIN IMMEDIATE`, so it is serialized with a running server's writes (which write files
+    inside their own transactions) and no file can gain a reference between check and unlink.
+    """
+    report = SweepReport()
+    candidates = [(kind, key) for kind, key, mtime in store.walk() if mtime < older_than]
+    for start in range(0, len(candidates), batch):
+        chunk = candidates[start : start + batch]
+        report.checked += len(chunk)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for kind, key in unreferenced(conn, chunk):
+                path = store.path_of(kind, key)
+                size = path.stat().st_size if path is not None and path.is_file() else 0
+                if not dry_run:
+                    store.remove(kind, key)
+                report.removed += 1
+                report.removed_bytes += size
+        finally:
+            conn.execute("COMMIT")
+    for path in store.stale_temporaries(older_than):
+        if not dry_run:
+            path.unlink(missing_ok=True)
+        report.temporaries += 1
+    return report

@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 _KEY = re.compile(r"^[0-9a-f]{64}$")
@@ -72,6 +73,26 @@ class FileStore:
             tmp_path.unlink(missing_ok=True)
         else:
             os.replace(tmp_path, path)
+
+    def walk(self) -> Iterator[tuple[str, str, float]]:
+        """Every stored file as (kind, key, modification time); temporaries are skipped."""
+        if not self.root.is_dir():
+            return
+        for kind_dir in sorted(self.root.iterdir()):
+            if not kind_dir.is_dir() or not _KIND.fullmatch(kind_dir.name):
+                continue
+            for shard in sorted(kind_dir.iterdir()):
+                if not shard.is_dir():
+                    continue
+                for path in sorted(shard.iterdir()):
+                    if _KEY.fullmatch(path.name) and path.name[:2] == shard.name:
+                        yield kind_dir.name, path.name, path.stat().st_mtime
+
+    def stale_temporaries(self, older_than: float) -> list[Path]:
+        """Temporary files (a crashed upload or write) last modified before `older_than`."""
+        found = list((self.root / "tmp").glob("upload-*"))
+        found += self.root.glob("*/*/.tmp-*")
+        return [path for path in found if path.is_file() and path.stat().st_mtime < older_than]
 
     def temp_file(self) -> tuple[int, Path]:
         """A new temporary file inside the store (same filesystem, so `adopt` can rename)."""
