@@ -573,10 +573,29 @@ class Gateway:
                     "user_id": str(principal.user_id),
                     "user": identity.user.to_wire(),
                     "spaces": [str(space_id) for space_id in identity.space_ids],
+                    # D12e extras under new keys (RT-15): the spaces themselves and who is in
+                    # voice where the user can see, so a client paints without N REST calls.
+                    "space_objects": [space.to_wire() for space in identity.spaces],
+                    "voice_states": await self._ready_voice_states(
+                        request.session.user, identity.space_ids
+                    ),
                 }
                 request.session.outbox.push_direct(dispatch_frame("ready", ready, seq=1))
                 self._announce(request.session.user, request.presence, new_session=True)
             request.done.set()
+
+    async def _ready_voice_states(
+        self, user: UserEntry, space_ids: list[int]
+    ) -> list[dict[str, Any]]:
+        voice = self.ctx.voice
+        if voice is None or not space_ids:
+            return []
+        visible = []
+        for space_id, channel_id, state in voice.voice_states_in(space_ids):
+            await self._ensure_views(space_id, channel_id)
+            if self._can_view(user, space_id, channel_id):
+                visible.append(state)
+        return visible
 
     def _open_session(
         self, request: _IdentifyRequest, space_ids: list[int], now: float

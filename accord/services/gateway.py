@@ -12,6 +12,7 @@ import dataclasses
 
 from accord.auth.principal import Principal
 from accord.models.members import Member
+from accord.models.spaces import Space
 from accord.models.users import User
 from accord.permissions import Overwrite, resolve_base_permissions
 from accord.services.context import Service
@@ -21,7 +22,11 @@ from accord.storage import gateway as gateway_store
 @dataclasses.dataclass(frozen=True, slots=True)
 class Identity:
     user: User
-    space_ids: list[int]
+    spaces: list[Space]  # READY's `space_objects` (D12e, RT-15)
+
+    @property
+    def space_ids(self) -> list[int]:
+        return [space.id for space in self.spaces]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -49,7 +54,7 @@ class GatewayStateService(Service):
     async def load_identities(
         self, principals: list[Principal]
     ) -> dict[tuple[int, str], Identity | None]:
-        """Users and their space ids for a batch of IDENTIFYs, keyed by (user id, token hash);
+        """Users and their spaces for a batch of IDENTIFYs, keyed by (user id, token hash);
         None where the user is gone or the token was revoked after it was resolved."""
         rows = await self.db.read(
             gateway_store.load_identities,

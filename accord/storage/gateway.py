@@ -11,9 +11,11 @@ import sqlite3
 from typing import Any
 
 from accord.models.members import Member
+from accord.models.spaces import Space
 from accord.models.users import User
 from accord.storage.members import MEMBER_COLUMNS, member_from_row
 from accord.storage.permissions import permission_names
+from accord.storage.spaces import SPACE_COLUMNS, space_from_row
 from accord.storage.users import get_users
 
 
@@ -26,11 +28,11 @@ def token_is_live(conn: sqlite3.Connection, kind: str, token_hash: str) -> bool:
 
 def load_identities(
     conn: sqlite3.Connection, requests: list[tuple[int, str, str]]
-) -> dict[tuple[int, str], tuple[User, list[int]] | None]:
-    """For (user id, token kind, token hash) triples: the user and its space ids, or None when
+) -> dict[tuple[int, str], tuple[User, list[Space]] | None]:
+    """For (user id, token kind, token hash) triples: the user and its spaces, or None when
     the user is gone or the token was revoked since it was resolved."""
     users = get_users(conn, sorted({user_id for user_id, _, _ in requests}))
-    spaces: dict[int, list[int]] = {}
+    memberships: dict[int, list[int]] = {}
     ids = list(users)
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
@@ -38,14 +40,23 @@ def load_identities(
         for row in conn.execute(
             f"SELECT user_id, space_id FROM members WHERE user_id IN ({marks})", chunk
         ):
-            spaces.setdefault(row[0], []).append(row[1])
-    found: dict[tuple[int, str], tuple[User, list[int]] | None] = {}
+            memberships.setdefault(row[0], []).append(row[1])
+    space_ids = sorted({space_id for ids in memberships.values() for space_id in ids})
+    spaces: dict[int, Space] = {}
+    for start in range(0, len(space_ids), 500):
+        chunk = space_ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for row in conn.execute(f"SELECT {SPACE_COLUMNS} FROM spaces WHERE id IN ({marks})", chunk):
+            space = space_from_row(row)
+            spaces[space.id] = space
+    found: dict[tuple[int, str], tuple[User, list[Space]] | None] = {}
     for user_id, kind, token_hash in requests:
         user = users.get(user_id)
         if user is None or user.deleted or not token_is_live(conn, kind, token_hash):
             found[(user_id, token_hash)] = None
         else:
-            found[(user_id, token_hash)] = (user, spaces.get(user_id, []))
+            joined = [spaces[i] for i in memberships.get(user_id, []) if i in spaces]
+            found[(user_id, token_hash)] = (user, joined)
     return found
 
 

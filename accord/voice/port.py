@@ -13,6 +13,7 @@ unavailable backend.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from accord.auth.principal import Principal
@@ -42,6 +43,10 @@ class VoicePort(Protocol):
 
     async def gateway_session_resumed(self, session: GatewayVoiceSession) -> None:
         """The session resumed within its window: keep its voice state (D24)."""
+
+    def voice_states_in(self, space_ids: Iterable[int]) -> list[tuple[int, int, dict[str, Any]]]:
+        """(space id, channel id, wire VoiceState) of everyone in voice in these spaces, for
+        READY's `voice_states` (RT-15); the gateway filters by channel visibility."""
 
     async def gateway_session_opened(self, session: GatewayVoiceSession) -> None:
         """The session became READY. Call it so a voice state the user joined over REST is

@@ -29,7 +29,7 @@ import re
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -384,6 +384,15 @@ class VoiceService(Service):
     def _drop_signal(self, reason: str) -> None:
         self.signal_drops[reason] += 1
         log.debug("dropped a voice signal: %s", reason)
+
+    def voice_states_in(self, space_ids: Iterable[int]) -> list[tuple[int, int, dict[str, Any]]]:
+        """Everyone in voice in these spaces (READY's `voice_states`, RT-15)."""
+        wanted = set(space_ids)
+        return [
+            (state.space_id, state.channel_id, state.to_wire())
+            for state in self.states
+            if state.space_id is not None and state.space_id in wanted
+        ]
 
     async def gateway_session_opened(self, session: GatewayVoiceSession) -> None:
         """A gateway session became READY: it keeps its user's REST-held state alive (D24)."""

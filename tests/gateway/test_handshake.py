@@ -7,6 +7,7 @@ import httpx
 
 from accord.gateway.fanout import Gateway
 from tests.gateway.client import connect, connected, eventually
+from tests.spaces_support import join_by_invite, make_world, put_overwrite
 from tests.support import ServerHandle, register
 
 
@@ -107,3 +108,43 @@ async def test_unsupported_version_is_4012(server: ServerHandle) -> None:
     async with connect(server.ws_url, query="?v=1&encoding=json") as gw:
         await gw.send({"op": 1})
         assert await gw.recv() == {"op": 4}
+
+
+async def test_ready_carries_spaces_and_visible_voice_states(
+    server: ServerHandle, client: httpx.AsyncClient
+) -> None:
+    """RT-15 / D12e: READY adds `space_objects` and the `voice_states` of channels the user
+    can see, so a client needn't poll voice-status per channel; `spaces` stays ids."""
+    w = await make_world(client)
+    channels = {}
+    for name in ("Open", "Staff"):
+        r = await client.post(
+            f"/api/v1/spaces/{w.space_id}/channels",
+            json={"name": name, "type": "voice"},
+            headers=w.owner.headers,
+        )
+        channels[name] = r.json()["data"]["id"]
+    r = await put_overwrite(
+        client, w.owner, channels["Staff"], w.space_id, "role", deny=("view_channel",)
+    )
+    assert r.status_code == 200, r.text
+    for who, name in ((w.owner, "Staff"), (w.root, "Open")):
+        if who is w.root:
+            await join_by_invite(client, w.owner, w.root, w.space_id)
+        r = await client.post(
+            f"/api/v1/channels/{channels[name]}/voice/join",
+            json={"self_mute": False, "self_deaf": False},
+            headers=who.headers,
+        )
+        assert r.status_code == 200, r.text
+    async with connected(server.ws_url, f"Bearer {w.member.token}") as gw:
+        assert gw.ready is not None
+        assert w.space_id in gw.ready["spaces"]
+        [space] = [s for s in gw.ready["space_objects"] if s["id"] == w.space_id]
+        assert space["name"] == "Test Space"
+        states = gw.ready["voice_states"]
+        assert [(s["user_id"], s["channel_id"]) for s in states] == [(w.root.id, channels["Open"])]
+    async with connected(server.ws_url, f"Bearer {w.owner.token}") as gw:
+        assert gw.ready is not None
+        seen = {s["user_id"] for s in gw.ready["voice_states"]}
+        assert seen == {w.owner.id, w.root.id}  # the owner sees the staff channel too

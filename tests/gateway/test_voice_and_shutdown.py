@@ -40,6 +40,9 @@ class RecordingVoice:
     async def gateway_session_resumed(self, session: GatewayVoiceSession) -> None:
         self._record("resumed", session, None)
 
+    def voice_states_in(self, space_ids: Any) -> list[tuple[int, int, dict[str, Any]]]:
+        return []  # nobody is in voice: READY's voice_states is empty
+
     async def wait_for(self, count: int) -> None:
         with trio.fail_after(5):
             while len(self.calls) < count:
