@@ -36,6 +36,7 @@ PROFILES = ("AEAD_AES_128_GCM", "AES_CM_128_HMAC_SHA1_80")
 KEY_BYTES = {"AEAD_AES_128_GCM": 28, "AES_CM_128_HMAC_SHA1_80": 30}
 OPUS_PAYLOAD_BYTES = 160  # a 20 ms Opus frame at ~64 kbit/s
 MAX_LOSS = 0.001
+SPEAKERS = 5  # the multi-speaker (VBR) scenario
 MAX_LATE_NS = 50_000_000
 SENDER_SSRC = 0x1000
 RECEIVER_SSRC = 0x2000
@@ -424,8 +425,11 @@ def key_for(role: str, index: int, profile: str) -> bytes:
 # -- the forwarder process ----------------------------------------------------------------------
 
 
-def serve_forwarder(impl: str, profile: str, receivers: int, workers: int) -> None:
-    """Run `workers` forwarders with one room each: 1 sender and `receivers` receivers.
+def serve_forwarder(
+    impl: str, profile: str, receivers: int, workers: int, speakers: int = 1
+) -> None:
+    """Run `workers` forwarders with one room each: `speakers` senders (all sending from the
+    sender's one socket, deafened so nothing flows back to it) and `receivers` receivers.
 
     Line commands on stdin: `reset` (re-add the senders: fresh replay state for a new step),
     `latched` (how many receivers have an address), `stats`, `quit`.
@@ -442,14 +446,18 @@ def serve_forwarder(impl: str, profile: str, receivers: int, workers: int) -> No
         forwarders = [IMPLEMENTATIONS[impl]("127.0.0.1", 0) for _ in range(workers)]
 
     def add_sender(w: int) -> None:
-        forwarders[w].add_participant(
-            10_000 + w,
-            w,
-            SENDER_SSRC + w,
-            profile,
-            key_for("send", w, profile),
-            key_for("recv", w, profile),
-        )
+        for s in range(speakers):
+            index = _speaker_index(w, s)
+            forwarders[w].add_participant(
+                10_000 + index,
+                w,
+                SENDER_SSRC + index,
+                profile,
+                key_for("send", index, profile),
+                key_for("recv", index, profile),
+            )
+            if speakers > 1:
+                forwarders[w].set_state(10_000 + index, muted=False, deafened=True)
 
     for w, fwd in enumerate(forwarders):
         add_sender(w)
@@ -469,7 +477,8 @@ def serve_forwarder(impl: str, profile: str, receivers: int, workers: int) -> No
         command = line.strip()
         if command == "reset":
             for w, fwd in enumerate(forwarders):
-                fwd.remove_participant(10_000 + w)
+                for s in range(speakers):
+                    fwd.remove_participant(10_000 + _speaker_index(w, s))
                 add_sender(w)
             print("ok", flush=True)
         elif command == "latched":
@@ -497,27 +506,42 @@ def write_packets(path: Path, packets: list[bytes]) -> None:
             f.write(struct.pack("<H", len(packet)) + packet)
 
 
-def sender_packets(profile: str, worker: int, count: int) -> list[bytes]:
-    """Opus-sized SRTP packets from room `worker`'s sender, sequence numbers from 0."""
+def _speaker_index(worker: int, speaker: int) -> int:
+    """Room `worker`'s speaker number `speaker` (speaker 0 of room w is w, as with one)."""
+    return worker + 100 * speaker
+
+
+def sender_packets(profile: str, worker: int, count: int, speakers: int = 1) -> list[bytes]:
+    """SRTP packets from room `worker`'s speakers in turn, sequence numbers from 0 each.
+
+    One speaker sends constant Opus-sized payloads; several send variable sizes (40-200
+    bytes, as Opus VBR does), which is what breaks UDP GSO runs in real rooms.
+    """
+    import random
+
     import pylibsrtp
 
     from accord.media.srtp import PROFILES as SRTP_PROFILES
 
-    session = pylibsrtp.Session(
-        pylibsrtp.Policy(
-            key=key_for("send", worker, profile),
-            ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND,
-            srtp_profile=SRTP_PROFILES[profile].libsrtp_profile,
+    sessions = [
+        pylibsrtp.Session(
+            pylibsrtp.Policy(
+                key=key_for("send", _speaker_index(worker, s), profile),
+                ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND,
+                srtp_profile=SRTP_PROFILES[profile].libsrtp_profile,
+            )
         )
-    )
-    payload = bytes(range(OPUS_PAYLOAD_BYTES))
-    ssrc = SENDER_SSRC + worker
-    return [
-        session.protect(
-            struct.pack("!BBHII", 0x80, 111, i & 0xFFFF, (i * 960) & 0xFFFFFFFF, ssrc) + payload
-        )
-        for i in range(count)
+        for s in range(speakers)
     ]
+    sizes = random.Random(worker)
+    packets = []
+    for i in range(count):
+        s, seq = i % speakers, i // speakers
+        size = OPUS_PAYLOAD_BYTES if speakers == 1 else sizes.randrange(40, 201)
+        ssrc = SENDER_SSRC + _speaker_index(worker, s)
+        header = struct.pack("!BBHII", 0x80, 111, seq & 0xFFFF, (seq * 960) & 0xFFFFFFFF, ssrc)
+        packets.append(sessions[s].protect(header + bytes(range(size))))
+    return packets
 
 
 def latch_packets(profile: str, workers: int, receivers: int) -> list[bytes]:
@@ -630,16 +654,17 @@ class Bench:
         self.tools = tools
         self.workdir = workdir
         self.step_s = step_s
-        self._packet_files: dict[tuple[str, int], tuple[Path, int]] = {}
+        self.speakers = 1  # senders per room (several: variable sizes, see sender_packets)
+        self._packet_files: dict[tuple[str, int, int], tuple[Path, int]] = {}
 
     def packet_file(self, profile: str, worker: int, count: int) -> Path:
-        cached = self._packet_files.get((profile, worker))
+        cached = self._packet_files.get((profile, worker, self.speakers))
         if cached is not None and cached[1] >= count:
             return cached[0]
         count = max(count, 2 * (cached[1] if cached else 0))
-        path = self.workdir / f"packets-{profile}-{worker}.bin"
-        write_packets(path, sender_packets(profile, worker, count))
-        self._packet_files[(profile, worker)] = (path, count)
+        path = self.workdir / f"packets-{profile}-{worker}-{self.speakers}.bin"
+        write_packets(path, sender_packets(profile, worker, count, self.speakers))
+        self._packet_files[(profile, worker, self.speakers)] = (path, count)
         return path
 
     def start(
@@ -654,7 +679,10 @@ class Bench:
             ports = [int(fwd.read_line().split()[1])]
             return sink, fwd, ports
         fwd = Child(
-            [sys.executable, __file__, "_serve", impl, profile, str(receivers), str(workers)]
+            [
+                *(sys.executable, __file__, "_serve", impl, profile),
+                *(str(receivers), str(workers), str(self.speakers)),
+            ]
         )
         ports = json.loads(fwd.read_line())["ports"]
         latch = self.workdir / "latch.bin"
@@ -867,6 +895,26 @@ def main() -> None:
                         f"{gso_limit.cpu_us_per_output / ours.cpu_us_per_output:4.0%} of c-gso, "
                         f"{ref.cpu_us_per_output / ours.cpu_us_per_output:4.1f}x reference"
                     )
+        if not args.quick:
+            # Real rooms: several speakers with variable (VBR) sizes, so runs of equal sizes
+            # per receiver are short and UDP GSO groups less than with one constant stream.
+            bench.speakers = SPEAKERS
+            print(
+                f"\n# {SPEAKERS} speakers, VBR payloads 40-200 bytes, K=10, {PROFILES[0]}",
+                flush=True,
+            )
+            vbr: dict[str, Step | None] = {}
+            for impl in ("c-limit", "c-gso", "cython", "cython-nogso"):
+                vbr[impl] = bench.search(impl, PROFILES[0], 10, 1, 100_000).best
+                print(f"{impl:<12} K=10  VBR x{SPEAKERS}                  {_fmt(vbr[impl])}")
+            gso, plain = vbr["cython"], vbr["cython-nogso"]
+            if gso and plain:
+                print(
+                    f"UDP GSO gain with {SPEAKERS} VBR speakers: "
+                    f"{plain.cpu_us_per_output / gso.cpu_us_per_output:.2f}x per core, "
+                    f"{gso.output_rate / plain.output_rate:.2f}x rate"
+                )
+            bench.speakers = 1
         k = 10
         profile = PROFILES[0]
         ours = results[("cython", profile, k, 1)].best
@@ -901,7 +949,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 6 and sys.argv[1] == "_serve":
-        serve_forwarder(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+    if len(sys.argv) == 7 and sys.argv[1] == "_serve":
+        serve_forwarder(
+            sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+        )
     else:
         main()
