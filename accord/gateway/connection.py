@@ -182,8 +182,19 @@ class Connection:
                 except PresenceError:
                     self.protocol.phase = proto.Phase.CLOSED
                     self.close(CloseCode.DECODE_ERROR, park=True)
+        elif isinstance(command, proto.DeferVoiceState):
+            if self._nursery is not None:
+                self._nursery.start_soon(self._deferred_voice_state, command.wait_s)
         else:
             self._queue_slow(command)
+
+    async def _deferred_voice_state(self, wait_s: float) -> None:
+        """Apply an op 9 the rate limit held back, once it allows (the latest one wins)."""
+        await trio.sleep(wait_s)
+        if self._closing is not None:
+            return
+        for command in self.protocol.take_deferred_voice_state(trio.current_time()):
+            await self._run(command)
 
     async def _identify(self, command: proto.Identify) -> None:
         gateway = self._gateway

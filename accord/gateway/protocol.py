@@ -18,8 +18,9 @@ first before READY); IDENTIFY/RESUME twice is 4005; a flood is 4008; intents tha
 array of strings are 4013; binary frames and ops 1/8/9/10/11 before READY are ignored (op 1
 is acknowledged). Heartbeats and op 11 are exempt from the inbound rate limit; op 11 has its
 own bucket (D13a, 50/s, burst 200) and excess signals are dropped. Op 9 counts against the
-inbound limit and also has its own, stricter bucket (RT-21); excess updates are dropped the
-same way.
+inbound limit and also has its own, stricter bucket (RT-21); of the updates over it only the
+latest is kept and applied when the bucket allows (`DeferVoiceState`), so a burst of toggles
+ends on the state the user last asked for.
 """
 
 from __future__ import annotations
@@ -107,6 +108,14 @@ class VoiceStateUpdate:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class DeferVoiceState:
+    """Call `take_deferred_voice_state` after `wait_s`: an op 9 over the limit is kept (the
+    latest one wins) and applied when the bucket allows, so the final intent is never lost."""
+
+    wait_s: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class VoiceSignal:
     data: dict[str, Any]
 
@@ -128,6 +137,7 @@ Command = (
     | Heartbeat
     | UpdatePresence
     | VoiceStateUpdate
+    | DeferVoiceState
     | VoiceSignal
     | RequestMembers
 )
@@ -295,6 +305,7 @@ class GatewayProtocol:
         "_deadline_code",
         "_signal_tokens",
         "_signal_updated",
+        "_voice_state_pending",
         "_voice_state_tokens",
         "_voice_state_updated",
         "_window_count",
@@ -316,6 +327,7 @@ class GatewayProtocol:
         self._signal_updated = now
         self._voice_state_tokens = VOICE_STATE_BURST
         self._voice_state_updated = now
+        self._voice_state_pending: dict[str, Any] | None = None
 
     def hello(self) -> str:
         return hello_frame(self.limits.heartbeat_interval_ms)
@@ -377,13 +389,15 @@ class GatewayProtocol:
         if op == Op.VOICE_STATE_UPDATE:
             if not isinstance(data, dict):
                 return self._close(CloseCode.DECODE_ERROR)
-            elapsed = max(0.0, now - self._voice_state_updated)
-            self._voice_state_updated = now
-            self._voice_state_tokens = min(
-                VOICE_STATE_BURST, self._voice_state_tokens + elapsed * VOICE_STATE_RATE_PER_S
-            )
+            self._refill_voice_state(now)
+            if self._voice_state_pending is not None:
+                self._voice_state_pending = data  # already deferred: the latest one wins
+                return []
             if self._voice_state_tokens < 1:
-                return []  # RT-21: dropped, not closed, like excess op 11 (D13a)
+                # RT-21: over the limit. Not closed (like op 11, D13a), and not forgotten
+                # either: the latest update is applied once the bucket has a token again.
+                self._voice_state_pending = data
+                return [DeferVoiceState(self._voice_state_wait())]
             self._voice_state_tokens -= 1
             return [VoiceStateUpdate(data)]
         if op == Op.REQUEST_MEMBERS:
@@ -392,6 +406,28 @@ class GatewayProtocol:
             except PayloadError:
                 return self._close(CloseCode.DECODE_ERROR)
         return self._close(CloseCode.UNKNOWN_OPCODE)  # pragma: no cover - ops are exhaustive
+
+    def take_deferred_voice_state(self, now: float) -> list[Command]:
+        """The deferred op 9 once the bucket allows it (see `DeferVoiceState`)."""
+        if self._voice_state_pending is None or not self.is_active:
+            self._voice_state_pending = None
+            return []
+        self._refill_voice_state(now)
+        if self._voice_state_tokens < 1:
+            return [DeferVoiceState(self._voice_state_wait())]
+        self._voice_state_tokens -= 1
+        data, self._voice_state_pending = self._voice_state_pending, None
+        return [VoiceStateUpdate(data)]
+
+    def _refill_voice_state(self, now: float) -> None:
+        elapsed = max(0.0, now - self._voice_state_updated)
+        self._voice_state_updated = now
+        self._voice_state_tokens = min(
+            VOICE_STATE_BURST, self._voice_state_tokens + elapsed * VOICE_STATE_RATE_PER_S
+        )
+
+    def _voice_state_wait(self) -> float:
+        return max(0.0, (1 - self._voice_state_tokens) / VOICE_STATE_RATE_PER_S)
 
     def _voice_signal(self, data: Any, now: float) -> list[Command]:
         if not self.is_active:

@@ -3,6 +3,7 @@ inbound limits, the outbox (seq, bounded queue, replay) and presence parsing."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -125,25 +126,33 @@ def test_voice_signals_have_their_own_bucket_and_are_dropped_when_over() -> None
     assert p.receive('{"op":11,"data":{}}', 0.1) == [proto.VoiceSignal({})]  # refilled 5
 
 
-def test_voice_state_updates_have_their_own_bucket_and_are_dropped_when_over() -> None:
+def test_voice_state_updates_have_their_own_bucket_and_the_latest_extra_one_waits() -> None:
     p = proto.GatewayProtocol(
         proto.Limits(identify_timeout_s=5, max_frame_bytes=1024, inbound_per_minute=1000), 0
     )
     p.receive(IDENTIFY, 0)
     p.authenticated(0)
-    op9 = '{"op":9,"data":{"space_id":"1"}}'
-    accepted = sum(bool(p.receive(op9, 0)) for _ in range(20))
-    assert accepted == proto.VOICE_STATE_BURST == 5
-    assert p.receive(op9, 1.9) == []  # 0.5 per second: not yet a whole token
-    assert p.receive(op9, 2.0) == [proto.VoiceStateUpdate({"space_id": "1"})]
-    assert p.receive(op9, 2.0) == []
-    assert sum(bool(p.receive(op9, 100)) for _ in range(20)) == 5  # refills to the burst only
+
+    def op9(n: int) -> str:
+        return json.dumps({"op": 9, "data": {"n": n}})
+
+    results = [p.receive(op9(n), 0) for n in range(20)]
+    assert results[:5] == [[proto.VoiceStateUpdate({"n": n})] for n in range(5)]
+    assert proto.VOICE_STATE_BURST == 5
+    assert results[5] == [proto.DeferVoiceState(2.0)]  # 0.5 per second: 2 s to a token
+    assert all(r == [] for r in results[6:])  # already deferred: the latest replaces it
+    assert p.take_deferred_voice_state(1.5) == [proto.DeferVoiceState(0.5)]  # not yet
+    assert p.take_deferred_voice_state(2.0) == [proto.VoiceStateUpdate({"n": 19})]
+    assert p.take_deferred_voice_state(2.0) == []  # nothing left waiting
+    assert p.receive(op9(20), 2.0) == [proto.DeferVoiceState(2.0)]
+    assert p.take_deferred_voice_state(4.0) == [proto.VoiceStateUpdate({"n": 20})]
+    assert sum(bool(p.receive(op9(0), 100)) for _ in range(5)) == 5  # refills to the burst
     assert p.is_active  # never closed for it
-    # Dropped updates still count against the inbound limit: a flood still ends in 4008.
+    # Held-back updates still count against the inbound limit: a flood still ends in 4008.
     q = active()
     for _ in range(4):
-        q.receive(op9, 0)
-    assert close_of(q.receive(op9, 0)) == (CloseCode.RATE_LIMITED, False)
+        q.receive(op9(0), 0)
+    assert close_of(q.receive(op9(0), 0)) == (CloseCode.RATE_LIMITED, False)
 
 
 def test_deadlines() -> None:
