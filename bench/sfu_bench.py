@@ -2,14 +2,16 @@
 
 Owns the figures of issue #7 (MEDIA.md 5). Every process is separate and talks over loopback:
 a paced sender and a counting sink (both C, compiled here at runtime with gcc), and the
-forwarder under test in its own process: the Cython loop or the pure-Python reference
-(`accord.media.forward`), or a plain C recvmmsg/sendmmsg forwarder with no crypto (the
-machine's limit). For 1 sender to K receivers, each rate step sends for a fixed time and
-passes if loss < 0.1% and the last packet reaches the sinks within 50 ms after the sender
-stops; the rate steps up until a step fails. Also: latency p99 at half the saturating rate,
-and two forwarder threads (ACCORD_SFU_WORKERS=2). Every run is bounded in time.
+forwarder under test in its own process: the Cython loop (with and without UDP GSO) or the
+pure-Python reference (`accord.media.forward`), or a C forwarder with no crypto: plain
+recvmmsg/sendmmsg (the machine's limit as issue 7 defines it) and one sending like the Cython
+loop, per-receiver UDP GSO messages (the limit for that technique). For 1 sender to K
+receivers, each rate step sends for a fixed time and passes if loss < 0.1% and the last
+packet reaches the sinks within 50 ms after the sender stops; the rate steps up until a step
+fails. Also: a 5-speaker room with variable (VBR) sizes, latency p99 at half the saturating
+rate, and two forwarder threads (ACCORD_SFU_WORKERS=2). Every run is bounded in time.
 
-    .venv/bin/python bench/sfu_bench.py            # full run (a few minutes)
+    .venv/bin/python bench/sfu_bench.py            # full run (about 8 minutes)
     .venv/bin/python bench/sfu_bench.py --quick    # short run (about a minute)
 
 Not collected by pytest; the server never imports it.
