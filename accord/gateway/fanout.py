@@ -577,7 +577,7 @@ class Gateway:
                     # voice where the user can see, so a client paints without N REST calls.
                     "space_objects": [space.to_wire() for space in identity.spaces],
                     "voice_states": await self._ready_voice_states(
-                        request.session.user, identity.space_ids
+                        request.session, identity.space_ids
                     ),
                 }
                 request.session.outbox.push_direct(dispatch_frame("ready", ready, seq=1))
@@ -585,15 +585,17 @@ class Gateway:
             request.done.set()
 
     async def _ready_voice_states(
-        self, user: UserEntry, space_ids: list[int]
+        self, session: GatewaySession, space_ids: list[int]
     ) -> list[dict[str, Any]]:
+        """What `voice.state_update` events would tell this session: the `voice_states`
+        intent, channels it can see."""
         voice = self.ctx.voice
-        if voice is None or not space_ids:
+        if voice is None or not space_ids or "voice_states" not in session.intents:
             return []
         visible = []
         for space_id, channel_id, state in voice.voice_states_in(space_ids):
             await self._ensure_views(space_id, channel_id)
-            if self._can_view(user, space_id, channel_id):
+            if self._can_view(session.user, space_id, channel_id):
                 visible.append(state)
         return visible
 

@@ -148,3 +148,8 @@ async def test_ready_carries_spaces_and_visible_voice_states(
         assert gw.ready is not None
         seen = {s["user_id"] for s in gw.ready["voice_states"]}
         assert seen == {w.owner.id, w.root.id}  # the owner sees the staff channel too
+    # Like voice.state_update events, they need the voice_states intent.
+    async with connected(server.ws_url, f"Bearer {w.owner.token}", ["spaces"]) as gw:
+        assert gw.ready is not None
+        assert gw.ready["voice_states"] == []
+        assert [s["id"] for s in gw.ready["space_objects"]] == gw.ready["spaces"]
