@@ -191,7 +191,7 @@ class RoleService(Service):
             # G-25: an icon is an uploaded image (a data URI, stored and served by the CDN) or
             # an emoji, never a URL to anywhere; the current value is accepted unchanged.
             # Checked after the permission, like every field.
-            current = await self.db.read(self._editable, principal, space_id, role_id)
+            _, current = await self.db.read(_editable_role, principal, space_id, role_id)
             if icon != current.icon:
                 if icon.startswith("data:"):
                     prepared = await images.prepare(icon, field="icon", max_bytes=256 * 1024)
@@ -201,13 +201,8 @@ class RoleService(Service):
         def write(
             conn: sqlite3.Connection,
         ) -> tuple[list[Role], list[AuditLogEntry], list[StoredFile]]:
-            access = space_access(conn, space_id, principal)
-            access.require("manage_roles")
+            access, role = _editable_role(conn, principal, space_id, role_id)
             before = {r.id: r for r in role_store.list_roles(conn, space_id)}
-            role = role_store.get_role(conn, space_id, role_id)
-            if role is None:
-                raise NotFoundError("unknown_role")
-            access.require_outranks_role(role.position)
             fields = _role_fields(changes)
             if role.is_everyone and "name" in fields and fields["name"] != role.name:
                 raise ValidationError("the @everyone role cannot be renamed", field="name")
@@ -243,19 +238,6 @@ class RoleService(Service):
         )
         self.ctx.get(AuditLogService).published(*entries)
         return changed[0]
-
-    @staticmethod
-    def _editable(
-        conn: sqlite3.Connection, principal: Principal, space_id: int, role_id: int
-    ) -> Role:
-        """The role, if the caller may edit it (manage_roles and above it)."""
-        access = space_access(conn, space_id, principal)
-        access.require("manage_roles")
-        role = role_store.get_role(conn, space_id, role_id)
-        if role is None:
-            raise NotFoundError("unknown_role")
-        access.require_outranks_role(role.position)
-        return role
 
     async def _get(self, principal: Principal, space_id: int, role_id: int) -> Role:
         def read(conn: sqlite3.Connection) -> Role:
@@ -336,6 +318,19 @@ class RoleService(Service):
             SessionControl(kind="permissions_changed", space_id=space_id),
         )
         self.ctx.get(AuditLogService).published(entry)
+
+
+def _editable_role(
+    conn: sqlite3.Connection, principal: Principal, space_id: int, role_id: int
+) -> tuple[SpaceAccess, Role]:
+    """The caller's standing and the role, if it may edit it (manage_roles and above it)."""
+    access = space_access(conn, space_id, principal)
+    access.require("manage_roles")
+    role = role_store.get_role(conn, space_id, role_id)
+    if role is None:
+        raise NotFoundError("unknown_role")
+    access.require_outranks_role(role.position)
+    return access, role
 
 
 def _audit_roles(

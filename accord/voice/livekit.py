@@ -173,6 +173,7 @@ class LiveKit:
         return True
 
     async def _call(self, method: str, request: Message, reply: type[M], grants: VideoGrants) -> M:
+        import httpx  # loaded with the first call, not at start-up (VoiceService.http)
         from google.protobuf.message import DecodeError
 
         token = _access_token(self.settings.api_key, self.settings.api_secret).with_grants(grants)
@@ -189,7 +190,7 @@ class LiveKit:
                 )
         except trio.TooSlowError:
             raise LiveKitError(f"LiveKit {method} timed out") from None
-        except _http_error() as exc:
+        except httpx.HTTPError as exc:
             raise LiveKitError(f"LiveKit {method} failed: {type(exc).__name__}") from exc
         if response.status_code != 200:
             code, message = _twirp_error(response)
@@ -200,12 +201,6 @@ class LiveKit:
             return reply.FromString(response.content)
         except (DecodeError, ValueError) as exc:
             raise LiveKitError(f"LiveKit {method} sent a malformed reply") from exc
-
-
-def _http_error() -> type[Exception]:
-    import httpx  # imported with the first call: the HTTP client exists by then
-
-    return httpx.HTTPError
 
 
 def _twirp_error(response: httpx.Response) -> tuple[str, str]:

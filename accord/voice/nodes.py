@@ -142,12 +142,6 @@ class SfuRegistry(Service):
         return choose_node(self._online.values(), region)
 
 
-def _http_error() -> type[Exception]:
-    import httpx  # loaded with the first node call (see VoiceService.http)
-
-    return httpx.HTTPError
-
-
 async def end_node_session(
     http: httpx.AsyncClient, node: SfuNode, node_session: str, secret: str | None
 ) -> bool:
@@ -178,6 +172,8 @@ async def _node_call(
     action: str,
     body: dict[str, bool] | None,
 ) -> bool:
+    import httpx  # loaded with the first node call, not at start-up (VoiceService.http)
+
     url = f"{node.control_url}/sessions/{quote(node_session, safe='')}/{action}"
     # Rare calls: no idle keep-alive connection left for the node to wait on when it drains.
     headers = {"Connection": "close"}
@@ -186,7 +182,7 @@ async def _node_call(
     try:
         with trio.fail_after(NODE_CALL_TIMEOUT_S):
             response = await http.post(url, headers=headers, json=body)
-    except (trio.TooSlowError, _http_error()) as exc:
+    except (trio.TooSlowError, httpx.HTTPError) as exc:
         log.warning("SFU node %r: %s for session %s failed: %r", node.id, action, node_session, exc)
         return False
     if response.status_code >= 300:
